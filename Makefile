@@ -1,0 +1,97 @@
+# xmppd: one non-recursive Makefile.  See README.md for the two commands.
+
+CC       ?= gcc
+BUILD    ?= build
+PKGS      = libevent libevent_openssl libevent_pthreads expat openssl \
+            libsodium libpq yaml-0.1 jansson libidn libidn2
+CSTD      = -std=c11 -D_GNU_SOURCE
+WARN      = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wvla -Werror=implicit-function-declaration
+OPT      ?= -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
+SAN      ?=
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -I. -I$(BUILD) \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread $(LDLIBS)
+
+# Everything but the programs' main files goes into the static library.
+MAINS     = xmppd/core/main.c xmppd/ctl/xmppctl.c
+LIB_SRCS  = $(filter-out $(MAINS), $(sort $(wildcard xmppd/*.c xmppd/*/*.c \
+            reputation/*.c buddies/*.c db/*.c)))
+LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS = $(UNIT_SRCS:%.c=$(BUILD)/%)
+BENCH_SRCS = $(sort $(wildcard tests/bench/*.c))
+MIGRATIONS = $(sort $(wildcard db/migrations/*.sql))
+
+.PHONY: all run test check check-unit check-integration bench asan deps \
+        format format-check clean
+
+all: $(BUILD)/xmppd $(BUILD)/xmppctl
+
+deps:
+	@deploy/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# The migrations are compiled in, so a binary always carries its schema.
+$(BUILD)/db/migrations.h: $(MIGRATIONS) db/embed-migrations.sh
+	@mkdir -p $(dir $@)
+	sh db/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
+$(BUILD)/db/migrate.o: $(BUILD)/db/migrations.h
+
+$(BUILD)/libxmppd.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/xmppd: $(BUILD)/xmppd/core/main.o $(BUILD)/libxmppd.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/xmppctl: $(BUILD)/xmppd/ctl/xmppctl.o $(BUILD)/libxmppd.a
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libxmppd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libxmppd.a $(LDLIBS_ALL) -lcmocka
+
+$(BUILD)/tests/bench/loadgen: $(BENCH_SRCS) $(BUILD)/libxmppd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $(BENCH_SRCS) $(BUILD)/libxmppd.a $(LDLIBS_ALL) -lm
+
+# make run: install what is missing, build, start the private PostgreSQL
+# and xmppd on 127.0.0.1:5222 in the foreground.
+run:
+	@deploy/install-deps.sh
+	@$(MAKE) --no-print-directory all
+	@deploy/run.sh
+
+test:
+	@deploy/install-deps.sh --all
+	@$(MAKE) --no-print-directory check
+
+check: check-unit check-integration
+
+check-unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+check-integration: all
+	tests/run-integration.sh tests/integration
+
+bench: all $(BUILD)/tests/bench/loadgen
+	tests/bench/run.sh
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" check
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/xmppd/core/main.d $(BUILD)/xmppd/ctl/xmppctl.d
