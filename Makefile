@@ -17,7 +17,7 @@ LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread $(LDLIBS)
 MAINS     = xmppd/core/main.c xmppd/ctl/xmppctl.c
 LIB_SRCS  = $(filter-out $(MAINS), $(sort $(wildcard xmppd/*.c xmppd/*/*.c \
             reputation/*.c buddies/*.c db/*.c)))
-LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:%.c=$(BUILD)/%)
 BENCH_SRCS = $(sort $(wildcard tests/bench/*.c))
@@ -31,24 +31,25 @@ all: $(BUILD)/xmppd $(BUILD)/xmppctl
 deps:
 	@deploy/install-deps.sh
 
-$(BUILD)/%.o: %.c
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 # The migrations are compiled in, so a binary always carries its schema.
 $(BUILD)/db/migrations.h: $(MIGRATIONS) db/embed-migrations.sh
 	@mkdir -p $(dir $@)
 	sh db/embed-migrations.sh $(MIGRATIONS) > $@.tmp && mv $@.tmp $@
-$(BUILD)/db/migrate.o: $(BUILD)/db/migrations.h
+$(BUILD)/obj/db/migrate.o: $(BUILD)/db/migrations.h
 
 $(BUILD)/libxmppd.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/xmppd: $(BUILD)/xmppd/core/main.o $(BUILD)/libxmppd.a
+$(BUILD)/xmppd: $(BUILD)/obj/xmppd/core/main.o $(BUILD)/libxmppd.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/xmppctl: $(BUILD)/xmppd/ctl/xmppctl.o $(BUILD)/libxmppd.a
+$(BUILD)/xmppctl: $(BUILD)/obj/xmppd/ctl/xmppctl.o $(BUILD)/libxmppd.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libxmppd.a
@@ -94,4 +95,5 @@ format-check:
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJS:.o=.d) $(BUILD)/xmppd/core/main.d $(BUILD)/xmppd/ctl/xmppctl.d
+-include $(LIB_OBJS:.o=.d) $(BUILD)/obj/xmppd/core/main.d \
+    $(BUILD)/obj/xmppd/ctl/xmppctl.d

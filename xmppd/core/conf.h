@@ -9,6 +9,29 @@
 #include "xmppd/core/xs.h"
 #include "xmppd/core/acl.h"
 
+/*
+ * The parsed YAML, kept as a small tree so that modules can read (and
+ * validate) their own options later.  Scalars keep their text; numbers and
+ * booleans are interpreted by the accessors below.
+ */
+enum xs_conf_kind {
+    XS_CONF_SCALAR,
+    XS_CONF_LIST,
+    XS_CONF_MAP,
+};
+
+struct xs_conf_node {
+    enum xs_conf_kind kind;
+    int      line;              /* 1-based line of the value */
+    char    *key;               /* owned: key in the parent map, or NULL */
+    int      key_line;          /* line of the key (0 outside a map) */
+    char    *value;             /* owned: scalar text ("" for null) */
+    bool     is_plain;          /* unquoted scalar: may read as null */
+    struct xs_conf_node **items;    /* owned: list items or map values,
+                                       in file order */
+    size_t   nitems;
+};
+
 enum xs_listen_module {
     XS_LISTEN_C2S,
     XS_LISTEN_S2S,              /* parsed now; served from issue 4 on */
@@ -62,7 +85,11 @@ struct xs_conf {
     int      c2s_out_soft_seconds;      /* default 30 */
     int      auth_failure_delay_ms;     /* default 1000 */
 
-    struct xs_acl_conf acl;     /* acl, access_rules, shaper */
+    struct xs_acl_conf acl;     /* acl, access_rules, shaper, shaper_rules */
+    char    *s2s_access;        /* owned: access rule name; NULL: all */
+    struct xs_conf_node *modules;   /* owned: map module name -> options
+                                       map (a null value reads as {}) */
+    char    *path;              /* owned: file name used in messages */
 };
 
 /* Load and validate; on failure *errmsg is one line ("file:line: key: why")
@@ -76,5 +103,30 @@ void  xs_conf_free(struct xs_conf *c);
 bool  xs_conf_is_local_host(const struct xs_conf *c, const char *domain);
 /* libpq conninfo for the configured database; caller frees. */
 char *xs_conf_pg_conninfo(const struct xs_conf *c);
+
+/* The options map of a module, or NULL when the module is not enabled. */
+const struct xs_conf_node *xs_conf_module_opts(const struct xs_conf *c,
+          const char *module);
+
+/* Node accessors, for modules reading their options. */
+const struct xs_conf_node *xs_conf_node_get(const struct xs_conf_node *map,
+          const char *key);
+bool  xs_conf_node_is_null(const struct xs_conf_node *n);
+/* The scalar text, or NULL if n is not a non-null scalar. */
+const char *xs_conf_node_str(const struct xs_conf_node *n);
+/* true/false (any case); XS_EINVAL otherwise. */
+xs_rc xs_conf_node_bool(const struct xs_conf_node *n, bool *out);
+/* A decimal integer in [min, max]; XS_EINVAL (bad text) or XS_ELIMIT. */
+xs_rc xs_conf_node_int(const struct xs_conf_node *n, long long min,
+          long long max, long long *out);
+/* XS_OK if every key of map is in known (NULL-terminated); otherwise
+ * *errmsg names the first unknown key as "<path>.<key>". */
+xs_rc xs_conf_node_check_keys(const struct xs_conf *c,
+          const struct xs_conf_node *map, const char *path,
+          const char *const *known, char **errmsg);
+/* One error line "file:line: key: why" about n (caller frees). */
+char *xs_conf_errmsg(const struct xs_conf *c, const struct xs_conf_node *n,
+          const char *key, const char *fmt, ...)
+          __attribute__((format(printf, 4, 5)));
 
 #endif

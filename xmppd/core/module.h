@@ -1,0 +1,41 @@
+/*
+ * module.h: feature modules, linked in statically and listed in
+ * modules.c.  A module declares static tables of hooks, IQ handlers, event
+ * handlers and disco features; loading registers all of them under the
+ * module as owner, and unloading removes them by owner (Prosody's
+ * bookkeeping, in C).
+ */
+#ifndef XMPPD_CORE_MODULE_H
+#define XMPPD_CORE_MODULE_H
+
+#include "xmppd/core/conf.h"
+#include "xmppd/core/hooks.h"
+#include "xmppd/core/iq.h"
+
+#define XS_MODULE_ABI 1
+#define XS_MODULES_MAX 64
+
+struct xs_module {
+    const char                 *name;
+    int                         abi;
+    /* Create the module's state from the configuration; fini must accept a
+     * partially initialized state (or NULL). */
+    xs_rc                     (*init)(const struct xs_conf *conf, void **state);
+    void                      (*fini)(void *state);
+    const struct xs_hook_spec  *hooks;      /* NULL-fn terminated, or NULL */
+    const struct xs_iq_spec    *iqs;        /* NULL-fn terminated, or NULL */
+    const struct xs_event_spec *events;     /* NULL-fn terminated, or NULL */
+    const char *const          *features;   /* disco features, NULL ended */
+};
+
+/* Load every module of the static registry; on failure, unload what was
+ * loaded and return the error. */
+xs_rc xs_modules_load_all(const struct xs_conf *conf);
+void  xs_modules_unload_all(void);
+
+/* Every disco feature of the loaded modules, in load order: call fn for
+ * each one. */
+void  xs_modules_each_feature(void (*fn)(const char *feature, void *ud),
+          void *ud);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * server.h: the one process-wide context: the event loop, the loaded
+ * configuration, the database pool and the TLS context.  Owned by main.c;
+ * every other file borrows it through xs_server().
+ */
+#ifndef XMPPD_CORE_SERVER_H
+#define XMPPD_CORE_SERVER_H
+
+#include "xmppd/core/conf.h"
+#include "xmppd/core/xs.h"
+
+#include <openssl/ssl.h>
+
+struct event_base;
+struct pgq;
+
+#define XS_VERSION "0.1.0"
+
+struct xs_server {
+    struct event_base *base;        /* owned */
+    struct xs_conf    *conf;        /* owned */
+    struct pgq        *db;          /* owned */
+    SSL_CTX           *tls;         /* owned; NULL when no certfile loads */
+    char              *conf_path;   /* owned */
+    int64_t            started_wall;    /* xs_wall_s() at start */
+    bool               is_stopping;     /* SIGTERM/SIGINT seen */
+};
+
+/* The process's server context; valid between start and exit. */
+struct xs_server *xs_server(void);
+
+#endif
