@@ -203,6 +203,7 @@ xs_session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
     s->fd = fd;
     s->lconf = lconf;
     s->state = XS_C2S_WAIT_STREAM;
+    xs_random_id(s->stream_id);     /* also for an error before any header */
     nsessions++;
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,

@@ -1,0 +1,117 @@
+/*
+ * pgq.h: the asynchronous PostgreSQL client.
+ *
+ * A pool of connections driven by non-blocking libpq on one event_base.
+ * Each connection runs one command at a time; a request goes to any idle
+ * connection, or waits in a bounded FIFO.  Lost connections come back by
+ * themselves (exponential backoff, 100 ms doubling to 5 s); nothing here
+ * ever blocks the loop, with one caveat: libpq resolves host names with
+ * getaddrinfo(), so point `host` at a unix socket directory or an IP
+ * address (or add `hostaddr`) in production; pgq_new() warns otherwise.
+ *
+ * The callback contract, for every function that takes a pgq_cb:
+ *   - it either returns an error now and never calls cb, or returns XS_OK
+ *     and calls cb exactly once, later, from the event loop (never from
+ *     inside the call that queued it);
+ *   - rc == XS_OK: res is the PGRES_COMMAND_OK or PGRES_TUPLES_OK result;
+ *   - rc == XS_EEXIST: a unique violation (SQLSTATE 23505), res is the
+ *     error result;
+ *   - rc == XS_EIO with res != NULL: the statement failed (res holds the
+ *     error, PQresultErrorField() gives the SQLSTATE);
+ *   - rc == XS_EIO with res == NULL: the connection broke while the
+ *     request was in flight (it may or may not have been committed), or it
+ *     waited longer than the wait timeout while no connection was up.
+ * res is borrowed and valid only during the callback.
+ */
+#ifndef XMPPD_DB_PGQ_H
+#define XMPPD_DB_PGQ_H
+
+#include "xmppd/core/xs.h"
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#define PGQ_MAX_PARAMS 64
+
+/* Defaults, changed with pgq_set_timeouts(). */
+#define PGQ_WAIT_TIMEOUT_MS    5000u   /* queued while no connection is up */
+#define PGQ_CONNECT_TIMEOUT_MS 10000u  /* one connection attempt */
+
+struct pgq;
+
+typedef void pgq_cb(xs_rc rc, const PGresult *res, void *udata);
+
+struct pgq_stats {
+    uint64_t queries;       /* requests completed with a result (any rc) */
+    uint64_t errors;        /* of those, statements that failed */
+    uint64_t failed_io;     /* requests failed with no result (lost conn) */
+    uint64_t timeouts;      /* of those, waited too long with no conn up */
+    uint64_t rejected;      /* refused with XS_ELIMIT (queue full) */
+    uint64_t reconnects;    /* connections re-established after a loss */
+    uint64_t latency_ms_sum;    /* queued to completed, completed requests */
+    uint64_t latency_ms_max;
+    size_t   waiting;       /* in the FIFO now */
+    size_t   in_flight;     /* sent, not completed */
+    size_t   conns_up;
+    size_t   pool_size;
+};
+
+/*
+ * A pool of pool_size (1..64) connections on base, made with conninfo (a
+ * libpq "key=value" string or a postgresql:// URI; it may hold a password:
+ * it is never logged).  At most max_waiting requests wait for a free
+ * connection; more get XS_ELIMIT.  The first connections are started from
+ * the loop: the pool is usable at once, requests wait until a connection
+ * is up.  XS_EINVAL for a conninfo libpq cannot parse.
+ */
+xs_rc pgq_new(struct event_base *base, const char *conninfo, int pool_size,
+    size_t max_waiting, struct pgq **out);
+
+/*
+ * Closes every connection and frees every request WITHOUT calling its
+ * callback: callers that own a udata must release it themselves (in
+ * practice pgq_free runs at shutdown, after the loop stopped).  Must not be
+ * called from inside a pgq callback (asserted).  pgq_free(NULL) is a no-op.
+ */
+void pgq_free(struct pgq *q);
+
+/*
+ * wait_ms: how long a request may wait while NO connection is up before it
+ * fails with XS_EIO (requests waiting for a busy but live pool are never
+ * timed out).  connect_ms: a connection attempt that takes longer is
+ * abandoned and retried.  0 keeps the current value.
+ */
+void pgq_set_timeouts(struct pgq *q, uint64_t wait_ms, uint64_t connect_ms);
+
+/*
+ * One statement with text parameters $1..$n (nparams <= PGQ_MAX_PARAMS; a
+ * NULL entry is SQL NULL).  sql and params are copied.  Results come back
+ * in text format.  Returns XS_EINVAL (bad arguments) or XS_ELIMIT (the
+ * queue is full), with no callback, or XS_OK and the callback later.
+ */
+xs_rc pgq_query(struct pgq *q, const char *sql, int nparams,
+    const char *const *params, pgq_cb *cb, void *udata);
+
+/*
+ * Several statements separated by ';', without parameters, sent in one
+ * round trip (PQsendQuery) and run by PostgreSQL as one implicit
+ * transaction: all of them or none.  The script must not hold BEGIN or
+ * COMMIT.  The callback gets the first error, or else the result of the
+ * last statement.  For compiled-in SQL only (migrations): never put a
+ * value from outside into the text.  Same return contract as pgq_query.
+ */
+xs_rc pgq_script(struct pgq *q, const char *sql, pgq_cb *cb, void *udata);
+
+/* True when at least one connection is up. */
+bool pgq_is_ready(const struct pgq *q);
+
+/* A snapshot of the counters, for /metrics and xmppctl stats. */
+void pgq_stats(const struct pgq *q, struct pgq_stats *out);
+
+/*
+ * Helpers for callbacks.  pgq_sqlstate: the five-character SQLSTATE of an
+ * error result, "" for NULL or a result without one.
+ */
+const char *pgq_sqlstate(const PGresult *res);
+
+#endif

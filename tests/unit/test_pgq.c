@@ -1,0 +1,683 @@
+/*
+ * tests/unit/test_pgq.c: the async PostgreSQL client, migrations and the
+ * accounts store, against a private cluster started by deploy/pg.sh.
+ *
+ * Run from the repository root (make check-unit does).  The group setup
+ * starts a throw-away cluster in a mkdtemp directory (blocking is fine in
+ * a test) and the teardown stops it and removes the directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db/accounts.h"
+#include "db/migrate.h"
+#include "db/pgq.h"
+
+#define PG_SH "deploy/pg.sh"
+
+static struct {
+    char               dir[64];
+    char               conninfo[160];
+    struct event_base *base;
+    struct pgq        *q;       /* pool of 2 */
+} T;
+
+/* ---- helpers ---- */
+
+static void
+tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+}
+
+/* Run the loop until *count reaches want or ms pass. */
+static bool
+run_until(const int *count, int want, uint64_t ms)
+{
+    struct event *ev = event_new(T.base, -1, EV_PERSIST, tick, NULL);
+    struct timeval tv = { 0, 10 * 1000 };
+    uint64_t deadline = xs_now_ms() + ms;
+
+    event_add(ev, &tv);
+    while (*count < want && xs_now_ms() < deadline)
+        event_base_loop(T.base, EVLOOP_ONCE);
+    event_free(ev);
+    return *count >= want;
+}
+
+static bool
+run_until_ready(struct pgq *q, uint64_t ms)
+{
+    uint64_t deadline = xs_now_ms() + ms;
+
+    while (!pgq_is_ready(q) && xs_now_ms() < deadline) {
+        int never = 0;
+
+        run_until(&never, 1, 20);
+    }
+    return pgq_is_ready(q);
+}
+
+/* "CMD DIR [TAIL]" through the shell: DIR is ours, from mkdtemp. */
+static int
+sh(const char *cmd, const char *tail)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line), "%s %s %s", cmd, T.dir, tail);
+
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return -1;
+    return system(line);
+}
+
+/* One query's outcome, copied out of the result during the callback. */
+struct qres {
+    bool    returned;       /* set right after pgq_query returned */
+    bool    early;          /* the callback ran before that: a bug */
+    int     calls;
+    xs_rc   rc;
+    bool    has_res;
+    char    sqlstate[8];
+    int     ntuples;
+    char    val[4][128];
+    bool    isnull[4];
+    int    *counter;        /* optional: incremented on each callback */
+};
+
+static void
+qres_cb(xs_rc rc, const PGresult *res, void *udata)
+{
+    struct qres *r = udata;
+
+    if (!r->returned)
+        r->early = true;
+    r->calls++;
+    r->rc = rc;
+    r->has_res = res != NULL;
+    snprintf(r->sqlstate, sizeof(r->sqlstate), "%s", pgq_sqlstate(res));
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
+        r->ntuples = PQntuples(res);
+        for (int i = 0; i < PQnfields(res) && i < 4 && r->ntuples > 0; i++) {
+            r->isnull[i] = PQgetisnull(res, 0, i);
+            snprintf(r->val[i], sizeof(r->val[i]), "%s",
+                PQgetvalue(res, 0, i));
+        }
+    }
+    if (r->counter != NULL)
+        (*r->counter)++;
+}
+
+/* Query, wait for the callback, check the contract. */
+static void
+query_wait(struct pgq *q, const char *sql, int n, const char *const *p,
+    struct qres *r)
+{
+    int done = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->counter = &done;
+    assert_int_equal(pgq_query(q, sql, n, p, qres_cb, r), XS_OK);
+    r->returned = true;
+    assert_int_equal(r->calls, 0);
+    assert_true(run_until(&done, 1, 5000));
+    assert_false(r->early);
+    assert_int_equal(r->calls, 1);
+}
+
+static void
+script_wait(struct pgq *q, const char *sql, struct qres *r)
+{
+    int done = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->counter = &done;
+    assert_int_equal(pgq_script(q, sql, qres_cb, r), XS_OK);
+    r->returned = true;
+    assert_true(run_until(&done, 1, 5000));
+    assert_false(r->early);
+    assert_int_equal(r->calls, 1);
+}
+
+/* ---- setup ---- */
+
+static int
+group_setup(void **state)
+{
+    int n;
+
+    (void)state;
+    if (access(PG_SH, X_OK) != 0) {
+        fprintf(stderr, "test_pgq: run from the repository root (%s)\n",
+            PG_SH);
+        return -1;
+    }
+    if (sodium_init() < 0)
+        return -1;
+    snprintf(T.dir, sizeof(T.dir), "/tmp/xs-pgq-XXXXXX");
+    if (mkdtemp(T.dir) == NULL)
+        return -1;
+    if (sh(PG_SH " start", "--fast") != 0) {
+        fprintf(stderr, "test_pgq: %s start failed\n", PG_SH);
+        return -1;
+    }
+    n = snprintf(T.conninfo, sizeof(T.conninfo),
+        "host=%s dbname=xmppd user=xmppd", T.dir);
+    if (n < 0 || (size_t)n >= sizeof(T.conninfo))
+        return -1;
+    T.base = event_base_new();
+    if (T.base == NULL)
+        return -1;
+    if (pgq_new(T.base, T.conninfo, 2, 64, &T.q) != XS_OK)
+        return -1;
+    return run_until_ready(T.q, 10000) ? 0 : -1;
+}
+
+static int
+group_teardown(void **state)
+{
+    (void)state;
+    pgq_free(T.q);
+    if (T.base != NULL)
+        event_base_free(T.base);
+    if (T.dir[0] != '\0') {
+        sh(PG_SH " stop", "");
+        sh("rm -rf", "");
+    }
+    return 0;
+}
+
+/* ---- pgq ---- */
+
+static void
+pgq_params_round_trip(void **state)
+{
+    const char *tricky = "it's a \"quote\" \\ ; -- DROP TABLE x; $1 \xc3\xa9";
+    const char *p[] = { tricky, NULL, "41" };
+    struct qres r;
+
+    (void)state;
+    query_wait(T.q, "SELECT $1::text, $2::text IS NULL, $3::int + 1, $2::text",
+        3, p, &r);
+    assert_int_equal(r.rc, XS_OK);
+    assert_true(r.has_res);
+    assert_int_equal(r.ntuples, 1);
+    assert_string_equal(r.val[0], tricky);
+    assert_string_equal(r.val[1], "t");
+    assert_string_equal(r.val[2], "42");
+    assert_true(r.isnull[3]);
+}
+
+static void
+pgq_rejects_bad_arguments(void **state)
+{
+    const char *p[] = { "x" };
+
+    (void)state;
+    assert_int_equal(pgq_query(T.q, "SELECT 1", -1, NULL, qres_cb, NULL),
+        XS_EINVAL);
+    assert_int_equal(pgq_query(T.q, "SELECT 1", PGQ_MAX_PARAMS + 1, p,
+        qres_cb, NULL), XS_EINVAL);
+    assert_int_equal(pgq_query(T.q, "SELECT 1", 0, NULL, NULL, NULL),
+        XS_EINVAL);
+    assert_int_equal(pgq_query(T.q, "SELECT $1", 1, NULL, qres_cb, NULL),
+        XS_EINVAL);
+}
+
+static void
+pgq_sql_error(void **state)
+{
+    struct qres r;
+
+    (void)state;
+    query_wait(T.q, "SELECT * FROM no_such_table_xyz", 0, NULL, &r);
+    assert_int_equal(r.rc, XS_EIO);
+    assert_true(r.has_res);
+    assert_string_equal(r.sqlstate, "42P01");
+    /* The pool still works afterwards. */
+    query_wait(T.q, "SELECT 1", 0, NULL, &r);
+    assert_int_equal(r.rc, XS_OK);
+    assert_string_equal(r.val[0], "1");
+}
+
+static void
+pgq_script_is_all_or_nothing(void **state)
+{
+    struct qres r;
+
+    (void)state;
+    script_wait(T.q, "CREATE TABLE t_script (a int); SELECT 1/0", &r);
+    assert_int_equal(r.rc, XS_EIO);
+    assert_string_equal(r.sqlstate, "22012");
+    query_wait(T.q, "SELECT to_regclass('t_script') IS NULL", 0, NULL, &r);
+    assert_string_equal(r.val[0], "t");
+    /* The last statement's result comes back. */
+    script_wait(T.q, "SELECT 1; SELECT 2, 3", &r);
+    assert_int_equal(r.rc, XS_OK);
+    assert_string_equal(r.val[0], "2");
+    assert_string_equal(r.val[1], "3");
+}
+
+static void
+pgq_rolls_back_a_transaction_left_open(void **state)
+{
+    struct qres r;
+
+    (void)state;
+    script_wait(T.q, "BEGIN; CREATE TABLE t_open (a int)", &r);
+    assert_int_equal(r.rc, XS_OK);
+    /* Whatever connection answers, it must not see the table. */
+    for (int i = 0; i < 4; i++) {
+        query_wait(T.q, "SELECT to_regclass('t_open') IS NULL, "
+            "pg_current_xact_id_if_assigned() IS NULL", 0, NULL, &r);
+        assert_int_equal(r.rc, XS_OK);
+        assert_string_equal(r.val[0], "t");
+        assert_string_equal(r.val[1], "t");
+    }
+}
+
+static void
+pgq_unique_violation_is_eexist(void **state)
+{
+    const char *p[] = { "k1" };
+    struct qres r;
+
+    (void)state;
+    script_wait(T.q, "DROP TABLE IF EXISTS t_uniq;"
+        " CREATE TABLE t_uniq (k text PRIMARY KEY)", &r);
+    assert_int_equal(r.rc, XS_OK);
+    query_wait(T.q, "INSERT INTO t_uniq (k) VALUES ($1)", 1, p, &r);
+    assert_int_equal(r.rc, XS_OK);
+    query_wait(T.q, "INSERT INTO t_uniq (k) VALUES ($1)", 1, p, &r);
+    assert_int_equal(r.rc, XS_EEXIST);
+    assert_true(r.has_res);
+    assert_string_equal(r.sqlstate, "23505");
+}
+
+static void
+pgq_queue_limit(void **state)
+{
+    struct pgq *q;
+    struct qres r[4];
+    struct pgq_stats st;
+    int done = 0;
+
+    (void)state;
+    assert_int_equal(pgq_new(T.base, T.conninfo, 1, 2, &q), XS_OK);
+    assert_true(run_until_ready(q, 5000));
+    memset(r, 0, sizeof(r));
+    for (int i = 0; i < 3; i++) {
+        r[i].counter = &done;
+        assert_int_equal(pgq_query(q, "SELECT pg_sleep(0.2)", 0, NULL,
+            qres_cb, &r[i]), XS_OK);
+        r[i].returned = true;
+    }
+    /* One in flight, two waiting: the fourth is refused now, no callback. */
+    r[3].counter = &done;
+    assert_int_equal(pgq_query(q, "SELECT 1", 0, NULL, qres_cb, &r[3]),
+        XS_ELIMIT);
+    pgq_stats(q, &st);
+    assert_int_equal(st.waiting, 2);
+    assert_int_equal(st.in_flight, 1);
+    assert_int_equal(st.rejected, 1);
+    assert_true(run_until(&done, 3, 5000));
+    for (int i = 0; i < 3; i++) {
+        assert_false(r[i].early);
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].rc, XS_OK);
+    }
+    assert_int_equal(r[3].calls, 0);
+    pgq_stats(q, &st);
+    assert_int_equal(st.queries, 3);
+    assert_int_equal(st.waiting, 0);
+    assert_true(st.latency_ms_max >= 200);
+    pgq_free(q);
+}
+
+static void
+pgq_fails_waiting_requests_when_no_server(void **state)
+{
+    struct pgq *q;
+    struct qres r;
+    int done = 0;
+    uint64_t t0;
+
+    (void)state;
+    assert_int_equal(pgq_new(T.base, "host=/nonexistent/xs-pgq dbname=x",
+        1, 4, &q), XS_OK);
+    pgq_set_timeouts(q, 300, 0);
+    memset(&r, 0, sizeof(r));
+    r.counter = &done;
+    t0 = xs_now_ms();
+    assert_int_equal(pgq_query(q, "SELECT 1", 0, NULL, qres_cb, &r), XS_OK);
+    r.returned = true;
+    assert_true(run_until(&done, 1, 3000));
+    assert_false(r.early);
+    assert_int_equal(r.rc, XS_EIO);
+    assert_false(r.has_res);
+    assert_true(xs_now_ms() - t0 >= 290);
+    assert_false(pgq_is_ready(q));
+    pgq_free(q);
+}
+
+static void
+pgq_bad_conninfo(void **state)
+{
+    struct pgq *q = (struct pgq *)1;
+
+    (void)state;
+    assert_int_equal(pgq_new(T.base, "nonsense_key=1", 1, 4, &q), XS_EINVAL);
+    assert_null(q);
+    pgq_free(NULL);
+}
+
+/* ---- migrations ---- */
+
+struct mres {
+    int     calls;
+    xs_rc   rc;
+    int     version;
+    int    *counter;
+};
+
+static void
+mres_cb(xs_rc rc, int version, void *udata)
+{
+    struct mres *m = udata;
+
+    m->calls++;
+    m->rc = rc;
+    m->version = version;
+    (*m->counter)++;
+}
+
+static void
+migrate_wait(struct mres *m, int n)
+{
+    int done = 0;
+
+    memset(m, 0, sizeof(*m) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        m[i].counter = &done;
+        assert_int_equal(pgq_migrate(T.q, mres_cb, &m[i]), XS_OK);
+        assert_int_equal(m[i].calls, 0);
+    }
+    assert_true(run_until(&done, n, 10000));
+}
+
+static void
+migrate_applies_once(void **state)
+{
+    size_t count;
+    const struct pgq_migration *list = pgq_migrations(&count);
+    int latest;
+    struct mres m[2];
+    struct qres r;
+    char want[16];
+
+    (void)state;
+    assert_true(count >= 1);
+    assert_int_equal(list[0].version, 1);
+    assert_string_equal(list[0].name, "001_accounts");
+    latest = list[count - 1].version;
+    snprintf(want, sizeof(want), "%zu", count);
+
+    migrate_wait(m, 1);
+    assert_int_equal(m[0].rc, XS_OK);
+    assert_int_equal(m[0].version, latest);
+    /* A second run is a no-op. */
+    migrate_wait(m, 1);
+    assert_int_equal(m[0].rc, XS_OK);
+    assert_int_equal(m[0].version, latest);
+    query_wait(T.q, "SELECT count(*), max(version) FROM schema_migrations",
+        0, NULL, &r);
+    assert_string_equal(r.val[0], want);
+
+    /* From scratch, two at once (both connections): both succeed, once. */
+    script_wait(T.q, "DROP TABLE accounts; DROP TABLE schema_migrations", &r);
+    assert_int_equal(r.rc, XS_OK);
+    migrate_wait(m, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(m[i].calls, 1);
+        assert_int_equal(m[i].rc, XS_OK);
+        assert_int_equal(m[i].version, latest);
+    }
+    query_wait(T.q, "SELECT count(*) FROM schema_migrations", 0, NULL, &r);
+    assert_string_equal(r.val[0], want);
+    query_wait(T.q, "SELECT to_regclass('accounts') IS NOT NULL", 0, NULL,
+        &r);
+    assert_string_equal(r.val[0], "t");
+}
+
+/* ---- accounts ---- */
+
+struct ares {
+    int                     calls;
+    xs_rc                   rc;
+    struct xs_account_creds creds;
+    bool                    has_creds;
+    size_t                  n;
+    char                    names[8][32];
+    int                     done;
+};
+
+static void
+ares_done(xs_rc rc, void *udata)
+{
+    struct ares *a = udata;
+
+    a->calls++;
+    a->rc = rc;
+    a->done++;
+}
+
+static void
+ares_creds(xs_rc rc, const struct xs_account_creds *c, void *udata)
+{
+    struct ares *a = udata;
+
+    a->calls++;
+    a->rc = rc;
+    a->has_creds = c != NULL;
+    if (c != NULL)
+        a->creds = *c;
+    a->done++;
+}
+
+static void
+ares_list(xs_rc rc, char **names, size_t n, void *udata)
+{
+    struct ares *a = udata;
+
+    a->calls++;
+    a->rc = rc;
+    a->n = n;
+    for (size_t i = 0; i < n && i < 8; i++)
+        snprintf(a->names[i], sizeof(a->names[i]), "%s", names[i]);
+    a->done++;
+}
+
+static void
+fake_creds(struct xs_account_creds *c)
+{
+    randombytes_buf(c, sizeof(*c));
+    c->sha1_iter = 4096;
+    c->sha256_iter = 8192;
+}
+
+#define A_WAIT(a, call)                                                 \
+    do {                                                                \
+        memset(&(a), 0, sizeof(a));                                     \
+        assert_int_equal((call), XS_OK);                                \
+        assert_int_equal((a).calls, 0);                                 \
+        assert_true(run_until(&(a).done, 1, 5000));                     \
+        assert_int_equal((a).calls, 1);                                 \
+    } while (0)
+
+static void
+accounts_lifecycle(void **state)
+{
+    static const char host[] = "example.test";
+    const char *order[] = { "carol", "alice", "bob" };
+    struct xs_account_creds c1, c2, c3;
+    struct ares a;
+
+    (void)state;
+    fake_creds(&c1);
+    fake_creds(&c2);
+    for (size_t i = 0; i < 3; i++) {
+        A_WAIT(a, xs_accounts_create(T.q, order[i], host, &c1, ares_done,
+            &a));
+        assert_int_equal(a.rc, XS_OK);
+    }
+    A_WAIT(a, xs_accounts_create(T.q, "alice", host, &c2, ares_done, &a));
+    assert_int_equal(a.rc, XS_EEXIST);
+    /* Same name on another host is another account. */
+    A_WAIT(a, xs_accounts_create(T.q, "alice", "other.test", &c2, ares_done,
+        &a));
+    assert_int_equal(a.rc, XS_OK);
+
+    A_WAIT(a, xs_accounts_get_creds(T.q, "alice", host, ares_creds, &a));
+    assert_int_equal(a.rc, XS_OK);
+    assert_true(a.has_creds);
+    assert_memory_equal(&a.creds, &c1, sizeof(c1));
+    A_WAIT(a, xs_accounts_get_creds(T.q, "nobody", host, ares_creds, &a));
+    assert_int_equal(a.rc, XS_ENOTFOUND);
+    assert_false(a.has_creds);
+
+    A_WAIT(a, xs_accounts_set_creds(T.q, "alice", host, &c2, ares_done, &a));
+    assert_int_equal(a.rc, XS_OK);
+    A_WAIT(a, xs_accounts_get_creds(T.q, "alice", host, ares_creds, &a));
+    assert_memory_equal(&a.creds, &c2, sizeof(c2));
+    A_WAIT(a, xs_accounts_set_creds(T.q, "nobody", host, &c2, ares_done,
+        &a));
+    assert_int_equal(a.rc, XS_ENOTFOUND);
+
+    /* A SHA-256-only account (an import): the SHA-1 half comes back 0. */
+    fake_creds(&c3);
+    c3.sha1_iter = 0;
+    A_WAIT(a, xs_accounts_create(T.q, "dave", host, &c3, ares_done, &a));
+    assert_int_equal(a.rc, XS_OK);
+    A_WAIT(a, xs_accounts_get_creds(T.q, "dave", host, ares_creds, &a));
+    assert_int_equal(a.rc, XS_OK);
+    assert_int_equal(a.creds.sha1_iter, 0);
+    assert_int_equal(a.creds.sha256_iter, 8192);
+    assert_memory_equal(a.creds.sha256_stored, c3.sha256_stored, 32);
+
+    A_WAIT(a, xs_accounts_list(T.q, host, ares_list, &a));
+    assert_int_equal(a.rc, XS_OK);
+    assert_int_equal(a.n, 4);
+    assert_string_equal(a.names[0], "alice");
+    assert_string_equal(a.names[1], "bob");
+    assert_string_equal(a.names[2], "carol");
+    assert_string_equal(a.names[3], "dave");
+    A_WAIT(a, xs_accounts_list(T.q, "empty.test", ares_list, &a));
+    assert_int_equal(a.rc, XS_OK);
+    assert_int_equal(a.n, 0);
+
+    A_WAIT(a, xs_accounts_touch_login(T.q, "alice", host, ares_done, &a));
+    assert_int_equal(a.rc, XS_OK);
+    A_WAIT(a, xs_accounts_touch_login(T.q, "nobody", host, ares_done, &a));
+    assert_int_equal(a.rc, XS_ENOTFOUND);
+
+    A_WAIT(a, xs_accounts_delete(T.q, "bob", host, ares_done, &a));
+    assert_int_equal(a.rc, XS_OK);
+    A_WAIT(a, xs_accounts_delete(T.q, "bob", host, ares_done, &a));
+    assert_int_equal(a.rc, XS_ENOTFOUND);
+    A_WAIT(a, xs_accounts_list(T.q, host, ares_list, &a));
+    assert_int_equal(a.n, 3);
+    assert_string_equal(a.names[1], "carol");
+
+    /* Refused at once, no callback. */
+    c3.sha256_iter = 0;
+    assert_int_equal(xs_accounts_create(T.q, "erin", host, &c3, ares_done,
+        &a), XS_EINVAL);
+    assert_int_equal(xs_accounts_create(T.q, "", host, &c1, ares_done, &a),
+        XS_EINVAL);
+    assert_int_equal(xs_accounts_get_creds(T.q, "alice", NULL, ares_creds,
+        &a), XS_EINVAL);
+}
+
+/* ---- reconnect ---- */
+
+static void
+pgq_reconnects_after_server_restart(void **state)
+{
+    struct qres r[3];
+    struct pgq_stats st;
+    int done = 0;
+    uint64_t t0;
+
+    (void)state;
+    pgq_set_timeouts(T.q, 1000, 0);
+    assert_int_equal(sh(PG_SH " stop", ""), 0);
+
+    /* In flight on a dead connection or waiting with none up: XS_EIO. */
+    memset(r, 0, sizeof(r));
+    t0 = xs_now_ms();
+    for (int i = 0; i < 3; i++) {
+        r[i].counter = &done;
+        assert_int_equal(pgq_query(T.q, "SELECT 1", 0, NULL, qres_cb, &r[i]),
+            XS_OK);
+        r[i].returned = true;
+    }
+    assert_true(run_until(&done, 3, 4000));
+    assert_true(xs_now_ms() - t0 < 3000);
+    for (int i = 0; i < 3; i++) {
+        assert_false(r[i].early);
+        assert_int_equal(r[i].rc, XS_EIO);
+        assert_false(r[i].has_res);
+    }
+    assert_false(pgq_is_ready(T.q));
+
+    /* Queued while down, within the wait timeout: served after restart. */
+    pgq_set_timeouts(T.q, 8000, 0);
+    done = 0;
+    memset(r, 0, sizeof(r));
+    r[0].counter = &done;
+    assert_int_equal(pgq_query(T.q, "SELECT count(*) FROM accounts", 0, NULL,
+        qres_cb, &r[0]), XS_OK);
+    r[0].returned = true;
+    assert_int_equal(sh(PG_SH " start", "--fast"), 0);
+    assert_true(run_until(&done, 1, 7000));
+    assert_true(pgq_is_ready(T.q));
+    assert_false(r[0].early);
+    assert_int_equal(r[0].rc, XS_OK);
+    assert_string_equal(r[0].val[0], "4");     /* durable across restart */
+    query_wait(T.q, "SELECT 1", 0, NULL, &r[1]);
+    assert_int_equal(r[1].rc, XS_OK);
+    pgq_stats(T.q, &st);
+    assert_true(st.reconnects >= 1);
+    assert_true(st.failed_io >= 3);
+    pgq_set_timeouts(T.q, PGQ_WAIT_TIMEOUT_MS, 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(pgq_params_round_trip),
+        cmocka_unit_test(pgq_rejects_bad_arguments),
+        cmocka_unit_test(pgq_sql_error),
+        cmocka_unit_test(pgq_script_is_all_or_nothing),
+        cmocka_unit_test(pgq_rolls_back_a_transaction_left_open),
+        cmocka_unit_test(pgq_unique_violation_is_eexist),
+        cmocka_unit_test(pgq_queue_limit),
+        cmocka_unit_test(pgq_fails_waiting_requests_when_no_server),
+        cmocka_unit_test(pgq_bad_conninfo),
+        cmocka_unit_test(migrate_applies_once),
+        cmocka_unit_test(accounts_lifecycle),
+        cmocka_unit_test(pgq_reconnects_after_server_restart),
+    };
+
+    return cmocka_run_group_tests_name("pgq", tests, group_setup,
+        group_teardown);
+}

@@ -1,0 +1,265 @@
+/* commands.c: the operator command table and its argument handling. */
+#include "xmppd/admin/commands.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* A password read from stdin longer than this is refused, not cut. */
+#define CMD_SECRET_MAX 4096
+
+/* Indexed by enum xs_cmd_id, so admin_http.c can bind handlers by id. */
+const struct xs_cmd_spec xs_cmd_specs[XS_CMD__COUNT] = {
+    [XS_CMD_REGISTER] = {
+        .name = "register", .result = XS_CMD_RES_STRING, .nargs = 3,
+        .args = { { "user", false }, { "host", false },
+                  { "password", true } },
+        .help = "Register an account",
+    },
+    [XS_CMD_UNREGISTER] = {
+        .name = "unregister", .result = XS_CMD_RES_RESCODE, .nargs = 2,
+        .args = { { "user", false }, { "host", false } },
+        .help = "Delete an account and close its sessions",
+    },
+    [XS_CMD_REGISTERED_USERS] = {
+        .name = "registered_users", .result = XS_CMD_RES_LIST, .nargs = 1,
+        .args = { { "host", false } },
+        .help = "List the accounts of a host",
+    },
+    [XS_CMD_CHANGE_PASSWORD] = {
+        .name = "change_password", .result = XS_CMD_RES_RESCODE,
+        .nargs = 3,
+        .args = { { "user", false }, { "host", false },
+                  { "newpass", true } },
+        .help = "Set an account's password",
+    },
+    [XS_CMD_CONNECTED_USERS] = {
+        .name = "connected_users", .result = XS_CMD_RES_LIST, .nargs = 0,
+        .help = "List the full JIDs of all client sessions",
+    },
+    [XS_CMD_CONNECTED_USERS_NUMBER] = {
+        .name = "connected_users_number", .result = XS_CMD_RES_INTEGER,
+        .nargs = 0,
+        .help = "Count the client sessions",
+    },
+    [XS_CMD_KICK_USER] = {
+        .name = "kick_user", .result = XS_CMD_RES_INTEGER, .nargs = 2,
+        .args = { { "user", false }, { "host", false } },
+        .help = "Close every session of an account; prints how many",
+    },
+    [XS_CMD_STATUS] = {
+        .name = "status", .result = XS_CMD_RES_STRING, .nargs = 0,
+        .help = "Show whether the server runs, its uptime and sessions",
+    },
+};
+
+const struct xs_cmd_spec *
+xs_cmd_lookup(const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    for (size_t i = 0; i < XS_ARRAY_LEN(xs_cmd_specs); i++) {
+        if (xs_cmd_specs[i].name != NULL
+            && strcmp(xs_cmd_specs[i].name, name) == 0)
+            return &xs_cmd_specs[i];
+    }
+    return NULL;
+}
+
+enum xs_cmd_id
+xs_cmd_id_of(const struct xs_cmd_spec *spec)
+{
+    xs_assert(spec >= xs_cmd_specs && spec < xs_cmd_specs + XS_CMD__COUNT);
+    return (enum xs_cmd_id)(spec - xs_cmd_specs);
+}
+
+xs_rc
+xs_cmd_args_check(const struct xs_cmd_spec *spec, const json_t *body,
+    char *err, size_t errlen)
+{
+    if (!json_is_object(body)) {
+        snprintf(err, errlen, "Request body must be a JSON object");
+        return XS_EINVAL;
+    }
+    for (size_t i = 0; i < spec->nargs; i++) {
+        const char *name = spec->args[i].name;
+        const json_t *v = json_object_get(body, name);
+
+        if (v == NULL) {
+            snprintf(err, errlen, "Missing argument '%s'", name);
+            return XS_EINVAL;
+        }
+        if (!json_is_string(v)) {
+            snprintf(err, errlen, "Argument '%s' must be a string", name);
+            return XS_EINVAL;
+        }
+        /* jansson refuses \u0000 unless asked; C strings end at NUL, so
+         * make sure nothing hides behind one. */
+        if (strlen(json_string_value(v)) != json_string_length(v)) {
+            snprintf(err, errlen, "Argument '%s' holds a NUL byte", name);
+            return XS_EINVAL;
+        }
+    }
+    return XS_OK;
+}
+
+const char *
+xs_cmd_arg_str(const json_t *body, const char *name)
+{
+    return json_string_value(json_object_get(body, name));
+}
+
+char *
+xs_cmd_synopsis(const struct xs_cmd_spec *spec)
+{
+    char line[256];
+    size_t used;
+    int n;
+
+    n = snprintf(line, sizeof(line), "%s", spec->name);
+    xs_assert(n > 0 && (size_t)n < sizeof(line));
+    used = (size_t)n;
+    for (size_t i = 0; i < spec->nargs; i++) {
+        const char *a = spec->args[i].name;
+
+        xs_assert(used + strlen(a) + 2 < sizeof(line));
+        line[used++] = ' ';
+        for (; *a != '\0'; a++)
+            line[used++] = (char)toupper((unsigned char)*a);
+        line[used] = '\0';
+    }
+    return xs_strdup(line);
+}
+
+/* One line from in without its line end, echo off on a terminal. */
+static xs_rc
+cmd_secret_read(const char *what, FILE *in, FILE *prompt_out, char **out)
+{
+    struct termios saved, quiet;
+    bool is_tty = false;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    xs_rc rc = XS_EIO;
+
+    *out = NULL;
+    if (isatty(fileno(in)) && tcgetattr(fileno(in), &saved) == 0) {
+        quiet = saved;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        quiet.c_lflag |= ECHONL;
+        if (tcsetattr(fileno(in), TCSAFLUSH, &quiet) == 0)
+            is_tty = true;
+        if (prompt_out != NULL) {
+            fprintf(prompt_out, "%s: ", what);
+            fflush(prompt_out);
+        }
+    }
+    n = getline(&line, &cap, in);
+    if (is_tty)
+        tcsetattr(fileno(in), TCSAFLUSH, &saved);
+    if (n <= 0)
+        goto fail;
+    if (line[n - 1] == '\n')
+        line[--n] = '\0';
+    if (n > 0 && line[n - 1] == '\r')
+        line[--n] = '\0';
+    if ((size_t)n != strlen(line)) {
+        rc = XS_EINVAL;                 /* a NUL byte inside */
+        goto fail;
+    }
+    if (n > CMD_SECRET_MAX) {
+        rc = XS_ELIMIT;
+        goto fail;
+    }
+    *out = line;
+    return XS_OK;
+
+fail:
+    if (line != NULL) {
+        sodium_memzero(line, cap);
+        free(line);                     /* from getline: libc's malloc */
+    }
+    return rc;
+}
+
+xs_rc
+xs_cmd_body_from_argv(const struct xs_cmd_spec *spec, int argc,
+    char *const *argv, FILE *secret_in, FILE *prompt_out, json_t **out)
+{
+    json_t *body;
+    xs_rc rc;
+
+    *out = NULL;
+    if (argc < 0 || (size_t)argc != spec->nargs)
+        return XS_EINVAL;
+    body = json_object();
+    xs_assert(body != NULL);
+    for (size_t i = 0; i < spec->nargs; i++) {
+        const struct xs_cmd_arg *a = &spec->args[i];
+        json_t *v;
+
+        if (a->is_secret && strcmp(argv[i], "-") == 0) {
+            char *secret;
+
+            rc = cmd_secret_read(a->name, secret_in, prompt_out, &secret);
+            if (rc != XS_OK)
+                goto fail;
+            v = json_string(secret);
+            sodium_memzero(secret, strlen(secret));
+            free(secret);
+        } else {
+            v = json_string(argv[i]);
+        }
+        if (v == NULL) {                /* not UTF-8 */
+            rc = XS_EINVAL;
+            goto fail;
+        }
+        json_object_set_new(body, a->name, v);
+    }
+    *out = body;
+    return XS_OK;
+
+fail:
+    json_decref(body);
+    return rc;
+}
+
+xs_rc
+xs_cmd_result_print(const struct xs_cmd_spec *spec, const json_t *result,
+    FILE *out)
+{
+    size_t i;
+    const json_t *item;
+
+    switch (spec->result) {
+    case XS_CMD_RES_RESCODE:
+        if (!json_is_integer(result))
+            return XS_EINVAL;
+        return XS_OK;                   /* ejabberdctl prints nothing */
+    case XS_CMD_RES_INTEGER:
+        if (!json_is_integer(result))
+            return XS_EINVAL;
+        fprintf(out, "%" JSON_INTEGER_FORMAT "\n",
+            json_integer_value(result));
+        return XS_OK;
+    case XS_CMD_RES_STRING:
+        if (!json_is_string(result))
+            return XS_EINVAL;
+        fprintf(out, "%s\n", json_string_value(result));
+        return XS_OK;
+    case XS_CMD_RES_LIST:
+        if (!json_is_array(result))
+            return XS_EINVAL;
+        json_array_foreach(result, i, item) {
+            if (!json_is_string(item))
+                return XS_EINVAL;
+        }
+        json_array_foreach(result, i, item)
+            fprintf(out, "%s\n", json_string_value(item));
+        return XS_OK;
+    }
+    return XS_EINVAL;
+}

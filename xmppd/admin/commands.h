@@ -1,0 +1,103 @@
+/*
+ * commands.h: the operator commands as data, shared by the admin HTTP API
+ * (xmppd/admin/admin_http.c, which binds a handler to each row) and by
+ * xmppctl (which turns positional arguments into the JSON body and prints
+ * the result).  Names and argument names follow ejabberd's commands, so
+ * that ejabberdctl and mod_http_api habits carry over.
+ *
+ * Adding a verb: add its XS_CMD_* id, a row in xs_cmd_specs[] (commands.c)
+ * and its handler row in admin_http.c.  xmppctl learns it from the table.
+ *
+ * Nothing here touches the server: xmppctl links this file alone.
+ */
+#ifndef XMPPD_ADMIN_COMMANDS_H
+#define XMPPD_ADMIN_COMMANDS_H
+
+#include "xmppd/core/xs.h"
+
+#include <jansson.h>
+#include <stdio.h>
+
+enum xs_cmd_id {
+    XS_CMD_REGISTER,
+    XS_CMD_UNREGISTER,
+    XS_CMD_REGISTERED_USERS,
+    XS_CMD_CHANGE_PASSWORD,
+    XS_CMD_CONNECTED_USERS,
+    XS_CMD_CONNECTED_USERS_NUMBER,
+    XS_CMD_KICK_USER,
+    XS_CMD_STATUS,
+    XS_CMD__COUNT
+};
+
+/* What a successful command returns, as ejabberd's result formats. */
+enum xs_cmd_result {
+    XS_CMD_RES_RESCODE,     /* integer 0; xmppctl prints nothing */
+    XS_CMD_RES_INTEGER,     /* a count; xmppctl prints it */
+    XS_CMD_RES_STRING,      /* xmppctl prints the string */
+    XS_CMD_RES_LIST,        /* list of strings; one per line */
+};
+
+struct xs_cmd_arg {
+    const char *name;       /* borrowed (static): JSON member name */
+    bool        is_secret;  /* never logged, never echoed in errors;
+                               "-" on the xmppctl command line reads it
+                               from stdin */
+};
+
+#define XS_CMD_MAX_ARGS 4
+
+/* Every argument is a JSON string for now; a typed argument gets a type
+ * field here when the first one arrives. */
+struct xs_cmd_spec {
+    const char        *name;    /* borrowed (static) */
+    enum xs_cmd_result result;
+    size_t             nargs;
+    struct xs_cmd_arg  args[XS_CMD_MAX_ARGS];
+    const char        *help;    /* borrowed (static): one line */
+};
+
+extern const struct xs_cmd_spec xs_cmd_specs[XS_CMD__COUNT];
+
+/* The command named name, or NULL. */
+const struct xs_cmd_spec *xs_cmd_lookup(const char *name);
+enum xs_cmd_id xs_cmd_id_of(const struct xs_cmd_spec *spec);
+
+/*
+ * Check a request body against spec: an object holding every argument as
+ * a string (members the command does not know are ignored, as ejabberd
+ * does).  On XS_EINVAL, err (errlen bytes) says which argument is wrong,
+ * by name only: never its value.
+ */
+xs_rc xs_cmd_args_check(const struct xs_cmd_spec *spec, const json_t *body,
+    char *err, size_t errlen);
+
+/* The string value of argument name in a checked body (borrowed). */
+const char *xs_cmd_arg_str(const json_t *body, const char *name);
+
+/*
+ * "register USER HOST PASSWORD": the synopsis of a command, upper-cased
+ * argument names after the verb.  Caller frees.
+ */
+char *xs_cmd_synopsis(const struct xs_cmd_spec *spec);
+
+/*
+ * Build the JSON body from positional arguments (argv holds exactly
+ * spec->nargs strings; XS_EINVAL otherwise).  A secret argument given as
+ * "-" is read as one line from secret_in (the newline stripped); when
+ * secret_in is a terminal, a prompt goes to prompt_out and echo is off.
+ * XS_EIO when no line can be read.  *out is a new object.
+ */
+xs_rc xs_cmd_body_from_argv(const struct xs_cmd_spec *spec, int argc,
+    char *const *argv, FILE *secret_in, FILE *prompt_out, json_t **out);
+
+/*
+ * Print a successful result the way ejabberdctl does: a string on one
+ * line, list items one per line, an integer count as a number, nothing
+ * for a rescode 0.  XS_EINVAL if the value does not have the expected
+ * shape (nothing is printed then).
+ */
+xs_rc xs_cmd_result_print(const struct xs_cmd_spec *spec,
+    const json_t *result, FILE *out);
+
+#endif
