@@ -587,6 +587,10 @@ conf_abspath(const struct conf_ctx *x, const char *p)
 {
     if (p[0] == '/')
         return xs_strdup(p);
+    while (p[0] == '.' && p[1] == '/')
+        p += 2;                 /* "./certs" reads better without "/./" */
+    if (strcmp(p, ".") == 0 || *p == '\0')
+        return xs_strdup(x->base_dir);
     return xs_asprintf("%s/%s", x->base_dir, p);
 }
 
@@ -1036,6 +1040,12 @@ conf_listener(struct conf_ctx *x, const struct xs_conf_node *m,
         if (!conf_token_is_valid(l->token)) {
             rc = conf_err(x, v, key, "must be 16..512 characters of "
                 "A-Z a-z 0-9 - . _ ~ + / =");
+            goto done;
+        }
+        /* deploy/xmppd.example.yml ships a placeholder: never serve it. */
+        if (strstr(l->token, "CHANGE-ME") != NULL) {
+            rc = conf_err(x, v, key, "still the example placeholder: "
+                "generate one (openssl rand -hex 32)");
             goto done;
         }
     } else if (v != NULL) {

@@ -78,9 +78,12 @@ struct xs_conf {
     size_t   max_xml_depth;             /* default 32 */
     size_t   max_xml_attrs;             /* default 64 */
     int      c2s_handshake_timeout;     /* seconds to finish auth; 30 */
-    int      c2s_idle_timeout;          /* seconds without input; 600 */
-    size_t   c2s_max_connections;       /* default 10000 */
-    size_t   c2s_out_soft_limit;        /* output bytes; default 1 MiB */
+    int      c2s_idle_timeout;          /* seconds without input; 600;
+                                           0: never ("infinity") */
+    size_t   c2s_max_connections;       /* default 10000; SIZE_MAX:
+                                           "infinity" */
+    size_t   c2s_out_soft_limit;        /* output bytes; default 1 MiB;
+                                           SIZE_MAX: "infinity" (off) */
     size_t   c2s_out_hard_limit;        /* default 8 MiB */
     int      c2s_out_soft_seconds;      /* default 30 */
     int      auth_failure_delay_ms;     /* default 1000 */
