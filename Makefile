@@ -23,8 +23,8 @@ UNIT_BINS = $(UNIT_SRCS:%.c=$(BUILD)/%)
 BENCH_SRCS = $(sort $(wildcard tests/bench/*.c))
 MIGRATIONS = $(sort $(wildcard db/migrations/*.sql))
 
-.PHONY: all run test check check-unit check-integration bench asan deps \
-        format format-check clean
+.PHONY: all run test check check-unit check-integration bench asan fuzz \
+        deps format format-check clean
 
 all: $(BUILD)/xmppd $(BUILD)/xmppctl
 
@@ -77,7 +77,7 @@ check-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 check-integration: all
-	tests/run-integration.sh tests/integration
+	XMPPD_BUILD=$(BUILD) tests/run-integration.sh tests/integration
 
 bench: all $(BUILD)/tests/bench/loadgen
 	tests/bench/run.sh
@@ -86,6 +86,26 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" check
 
+# libFuzzer targets (clang): build them all, then run each for FUZZ_SECONDS
+# over its corpus.  Not part of `make test`: fuzzing is open-ended.
+FUZZ_SRCS    = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 30
+FUZZ_LIB_SRCS = $(filter-out $(MAINS), $(sort $(wildcard xmppd/xml/*.c \
+            xmppd/core/mem.c xmppd/core/log.c xmppd/core/clock.c \
+            xmppd/core/buf.c)))
+fuzz:
+	@mkdir -p build-fuzz
+	@set -e; for f in $(FUZZ_SRCS); do \
+	    b=build-fuzz/$$(basename $$f .c); \
+	    echo "  FUZZ  $$b"; \
+	    clang $(CSTD) -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+	        $$(pkg-config --cflags $(PKGS)) -o $$b $$f $(FUZZ_LIB_SRCS) \
+	        $(LDLIBS_ALL); \
+	    corpus=tests/fuzz/corpus_$$(basename $$f .c | sed 's/^fuzz_//'); \
+	    mkdir -p build-fuzz/new; \
+	    $$b -max_total_time=$(FUZZ_SECONDS) build-fuzz/new $$corpus; \
+	done
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -93,7 +113,7 @@ format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/obj/xmppd/core/main.d \
     $(BUILD)/obj/xmppd/ctl/xmppctl.d

@@ -194,7 +194,6 @@ xs_session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
     struct xs_session *s;
     struct timeval tv;
 
-    (void)salen;
     if (reap_ev == NULL)
         reap_ev = event_new(srv->base, -1, 0, session_reap_cb, NULL);
 
@@ -211,6 +210,9 @@ xs_session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
             s->peer_ip, sizeof(s->peer_ip));
+    if (salen > 0 && (size_t)salen <= sizeof(s->peer_addr))
+        memcpy(&s->peer_addr, sa, (size_t)salen);
+    xs_session_apply_shaper(s);
     s->pump_ev = event_new(srv->base, -1, 0, session_pump_cb, s);
     s->timer_ev = event_new(srv->base, -1, 0, session_timer_cb, s);
     s->xml = session_parser_new(s);
@@ -371,6 +373,56 @@ session_handle_event(struct xs_session *s, struct xs_xml_ev *ev)
     }
 }
 
+void
+xs_session_apply_shaper(struct xs_session *s)
+{
+    const struct xs_acl_conf *acl = &xs_server()->conf->acl;
+    struct xs_acl_subject subj = {
+        .user = s->user, .server = s->host,
+        .ip = (const struct sockaddr *)&s->peer_addr,
+    };
+
+    if (s->lconf->shaper == NULL)
+        return;
+    s->shaper = xs_shaper_for(acl, s->lconf->shaper, &subj);
+    if (s->shaper != NULL && s->shaper_ms == 0) {
+        s->shaper_tokens = (double)s->shaper->burst_size;
+        s->shaper_ms = xs_now_ms();
+    }
+}
+
+/*
+ * Token bucket on input bytes (ejabberd's shapers): returns how many bytes
+ * may be read now, or 0 after scheduling the pump for when the bucket has
+ * refilled (reading stays off meanwhile).
+ */
+static size_t
+session_shaper_allow(struct xs_session *s, size_t want)
+{
+    uint64_t now = xs_now_ms();
+    double rate = (double)s->shaper->rate;
+    double burst = (double)s->shaper->burst_size;
+
+    s->shaper_tokens += rate * (double)(now - s->shaper_ms) / 1000.0;
+    if (s->shaper_tokens > burst)
+        s->shaper_tokens = burst;
+    s->shaper_ms = now;
+    if (s->shaper_tokens >= 1.0)
+        return s->shaper_tokens < (double)want ? (size_t)s->shaper_tokens
+                                                : want;
+    {
+        double wait_ms = (1.0 - s->shaper_tokens) * 1000.0 / rate + 1.0;
+        struct timeval tv = {
+            .tv_sec = (time_t)(wait_ms / 1000.0),
+            .tv_usec = (suseconds_t)((uint64_t)wait_ms % 1000u) * 1000,
+        };
+
+        bufferevent_disable(s->bev, EV_READ);
+        event_add(s->pump_ev, &tv);
+    }
+    return 0;
+}
+
 /*
  * Feed input to the parser and handle its events, at most
  * XS_STANZAS_PER_TURN per call; what is left continues on the next loop
@@ -387,6 +439,7 @@ session_pump(struct xs_session *s)
         struct xs_xml_ev ev;
         char chunk[SESSION_FEED_CHUNK];
         enum xs_stream_err err;
+        size_t want;
         int n;
 
         if (xs_xml_pop(s->xml, &ev)) {
@@ -395,9 +448,15 @@ session_pump(struct xs_session *s)
             continue;
         }
         in = bufferevent_get_input(s->bev);
-        n = evbuffer_remove(in, chunk, sizeof(chunk));
+        want = sizeof(chunk);
+        if (s->shaper != NULL && evbuffer_get_length(in) > 0 &&
+            (want = session_shaper_allow(s, want)) == 0)
+            return;             /* shaped: the pump runs again later */
+        n = evbuffer_remove(in, chunk, want);
         if (n <= 0)
             break;
+        if (s->shaper != NULL)
+            s->shaper_tokens -= n;
         err = xs_xml_feed(s->xml, chunk, (size_t)n);
         if (err != XS_STERR_NONE) {
             xs_slog(s, XS_LOG_INFO, "c2s: bad xml from ip=%s: %s", s->peer_ip,

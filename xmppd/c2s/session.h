@@ -62,6 +62,10 @@ struct xs_session {
     int                      priority;
     struct xs_stanza        *presence;  /* owned: last broadcast presence */
     uint64_t                 out_soft_since;    /* ms; 0 when under */
+    const struct xs_shaper  *shaper;    /* borrowed from the config; NULL */
+    double                   shaper_tokens;     /* bytes we may still read */
+    uint64_t                 shaper_ms;         /* last refill */
+    struct sockaddr_storage  peer_addr;
     struct xs_session       *reap_next; /* borrowed: reap list link */
     void                    *mod_data[XS_MODULES_MAX];  /* per module */
 };
@@ -98,6 +102,10 @@ void xs_session_close(struct xs_session *s, enum xs_stream_err err,
 /* Close every session with system-shutdown; calls done() once all are
  * gone (or after a timeout). */
 void xs_session_close_all(enum xs_stream_err err, void (*done)(void));
+
+/* Choose the input shaper (listener `shaper`, evaluated for the peer's
+ * address and, once known, its user). */
+void xs_session_apply_shaper(struct xs_session *s);
 
 /* Internal to c2s/: restart the stream (new parser) after TLS or SASL. */
 void xs_session_restart_stream(struct xs_session *s);

@@ -275,6 +275,21 @@ c2s_sasl_done(struct xs_session *s)
     s->sasl = NULL;
 }
 
+/* The listener's `access` rule (ejabberd's c2s access), for this user. */
+static bool
+c2s_access_allows(const struct xs_session *s)
+{
+    struct xs_acl_subject subj = {
+        .user = s->user, .server = s->host,
+        .ip = (const struct sockaddr *)&s->peer_addr,
+    };
+
+    if (s->lconf->access == NULL)
+        return true;
+    return xs_access_eval(&xs_server()->conf->acl, s->lconf->access,
+        &subj) == XS_ALLOW;
+}
+
 static void
 c2s_sasl_act(struct xs_session *s, enum xs_sasl_status r)
 {
@@ -295,9 +310,21 @@ c2s_sasl_act(struct xs_session *s, enum xs_sasl_status r)
             xs_session_close(s, XS_STERR_INTERNAL_SERVER_ERROR, NULL);
             return;
         }
+        if (!c2s_access_allows(s)) {
+            xs_slog(s, XS_LOG_NOTICE, "c2s: access rule %s denies "
+                "user=%s@%s ip=%s", s->lconf->access, s->user, s->host,
+                s->peer_ip);
+            xs_free(s->user);
+            s->user = NULL;
+            c2s_sasl_done(s);
+            s->auth_failures++;
+            c2s_sasl_failure_now(s, XS_SASL_COND_NOT_AUTHORIZED);
+            return;
+        }
         xs_slog(s, XS_LOG_INFO, "c2s: authenticated user=%s@%s mech=%s "
             "ip=%s", s->user, s->host, xs_sasl_mech_name(
             xs_sasl_mech(s->sasl)), s->peer_ip);
+        xs_session_apply_shaper(s);     /* shaper rules may name users */
         c2s_sasl_send(s, "success", payload);
         c2s_sasl_done(s);
         s->state = XS_C2S_AUTHENTICATED;
