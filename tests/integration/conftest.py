@@ -58,6 +58,8 @@ LOG_TAIL_LINES = 60
 HANDSHAKE_TIMEOUT = 3
 AUTH_FAILURE_DELAY_MS = 500
 MAX_STANZA_SIZE_PREAUTH = 16384
+SHAPER_RATE = 4000             # bytes/s on the policy listener
+SHAPER_BURST = 4000
 
 
 def raise_nofile_limit():
@@ -143,6 +145,11 @@ class Server:
         self.handshake_timeout = HANDSHAKE_TIMEOUT
         self.auth_failure_delay_ms = AUTH_FAILURE_DELAY_MS
         self.max_stanza_size_preauth = MAX_STANZA_SIZE_PREAUTH
+        # A second c2s listener with an access rule (users banned* are
+        # refused) and a shaper (SHAPER_RATE bytes/s for all but fast*).
+        self.c2s_policy_port = 0
+        self.shaper_rate = SHAPER_RATE
+        self.shaper_burst = SHAPER_BURST
 
     # -- logs --------------------------------------------------------------
 
@@ -243,8 +250,18 @@ auth_failure_delay_ms: {delay}
 listen:
   - {{port: {c2s}, ip: 127.0.0.1, module: c2s, starttls: true, starttls_required: true, max_stanza_size: 262144}}
   - {{port: {admin}, ip: 127.0.0.1, module: admin_http, token: "{token}"}}
-acl: {{admin: {{user: [admin@{domain}]}}}}
-access_rules: {{configure: [{{allow: admin}}]}}
+  - {{port: {c2s_policy}, ip: 127.0.0.1, module: c2s, access: c2s_policy, shaper: c2s_shaper}}
+acl:
+  admin: {{user: [admin@{domain}]}}
+  banned: {{user_glob: ["banned*"]}}
+  fast: {{user_glob: ["fast*"]}}
+access_rules:
+  configure: [{{allow: admin}}]
+  c2s_policy: [{{deny: banned}}, {{allow: all}}]
+shaper:
+  slow: {{rate: {shaper_rate}, burst_size: {shaper_burst}}}
+shaper_rules:
+  c2s_shaper: [{{none: fast}}, {{slow: all}}]
 """
 
 
@@ -342,7 +359,7 @@ def server():
     srv.log = os.path.join(srv.dir, "xmppd.log")
     srv.ca = os.path.join(certdir, "ca.pem")
     srv.token = secrets.token_hex(16)
-    srv.c2s_port, srv.admin_port = free_ports(2)
+    srv.c2s_port, srv.admin_port, srv.c2s_policy_port = free_ports(3)
     pg_started = False
     logf = None
     _current_server = srv
@@ -355,7 +372,9 @@ def server():
                      handshake=srv.handshake_timeout,
                      delay=srv.auth_failure_delay_ms,
                      c2s=srv.c2s_port, admin=srv.admin_port,
-                     token=srv.token)
+                     token=srv.token, c2s_policy=srv.c2s_policy_port,
+                     shaper_rate=srv.shaper_rate,
+                     shaper_burst=srv.shaper_burst)
         logf = open(srv.log, "wb")
         srv.proc = subprocess.Popen(
             [XMPPD, "--config", srv.config], cwd=srv.dir,
@@ -366,6 +385,7 @@ def server():
         rc = stop_xmppd(srv)
         if logf is not None:
             logf.close()
+        sanitizer_report = find_sanitizer_report(srv.log)
         if pg_started:
             subprocess.run([PG_SH, "stop", pgdir], capture_output=True,
                            timeout=60)
@@ -375,11 +395,32 @@ def server():
             print("\nxmppd test dir kept: %s" % srv.dir)
         else:
             shutil.rmtree(srv.dir, ignore_errors=True)
+    if sanitizer_report:
+        pytest.fail("xmppd's log has a sanitizer report:\n%s"
+                    % sanitizer_report, pytrace=False)
     # Reached only when the tests ran: a clean shutdown is part of the
     # contract (SIGTERM -> exit 0).
     if rc not in (None, 0):
         pytest.fail("xmppd exited with %r after SIGTERM" % rc,
                     pytrace=False)
+
+
+SANITIZER_MARKS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer",
+                   b"runtime error:")
+
+
+def find_sanitizer_report(log):
+    """The first lines of an ASan/LSan/UBSan report in xmppd's log (make
+    asan runs the suite against a sanitized build), or ""."""
+    if not log or not os.path.exists(log):
+        return ""
+    with open(log, "rb") as f:
+        data = f.read()
+    for mark in SANITIZER_MARKS:
+        i = data.find(mark)
+        if i >= 0:
+            return data[max(0, i - 200):i + 3000].decode(errors="replace")
+    return ""
 
 
 def stop_xmppd(srv):
@@ -456,25 +497,27 @@ class Clients:
         self.loop = loop
         self.all = []
 
-    def new(self, user, resource=None, password=None, mech=None):
-        """An unconnected client for user (a User or a JID string)."""
+    def new(self, user, resource=None, password=None, mech=None, port=None):
+        """An unconnected client for user (a User or a JID string), for
+        the main c2s listener or the given port."""
         jid = user.jid if isinstance(user, User) else str(user)
         if resource:
             jid += "/" + resource
         if password is None:
             password = user.password if isinstance(user, User) else ""
-        c = make_client(jid, password, self.srv.host, self.srv.c2s_port,
-                        self.srv.ca, mech=mech)
+        c = make_client(jid, password, self.srv.host,
+                        port or self.srv.c2s_port, self.srv.ca, mech=mech)
         self.all.append(c)
         return c
 
     async def login(self, user, resource=None, password=None, mech=None,
-                    priority=None, timeout=TIMEOUT):
+                    priority=None, timeout=TIMEOUT, port=None):
         """Log in and wait for session_start.  With priority (an int),
         also send initial presence with that priority and wait until the
         server has processed it."""
-        c = self.new(user, resource=resource, password=password, mech=mech)
-        await connect_and_wait(c, self.srv.host, self.srv.c2s_port,
+        c = self.new(user, resource=resource, password=password, mech=mech,
+                     port=port)
+        await connect_and_wait(c, self.srv.host, port or self.srv.c2s_port,
                                timeout=timeout)
         if priority is not None:
             c.send_presence(ppriority=priority)
