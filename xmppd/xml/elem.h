@@ -81,4 +81,39 @@ void  xs_elem_serialize(const struct xs_elem *e, const char *parent_ns,
 /* The same into a fresh NUL-terminated string (tests, logs); caller frees. */
 char *xs_elem_to_string(const struct xs_elem *e, const char *parent_ns);
 
+/*
+ * Serializer details (added with elem.c):
+ * - parent_ns NULL means no default namespace is in scope; an element whose
+ *   ns is "" (no namespace) under a non-empty scope gets xmlns=''.
+ * - An element with ns NULL (built with xs_elem_new(NULL, ...) and never
+ *   appended) is written without xmlns: it inherits the scope.
+ * - A name with a prefix ("stream:features") is written as-is with no
+ *   xmlns: whoever writes the enclosing context declares the prefix; its
+ *   children see the scope of that element's parent.
+ * - An attribute named exactly "xmlns" is never written (the element's ns
+ *   decides the default namespace); "xmlns:p" attributes are written as-is.
+ */
+
+/* Escape s[0..len) into out: text escapes & < > and CR; attribute values
+ * (in_attr) also " ' TAB LF, so that they survive attribute normalization. */
+void xs_xml_escape(struct evbuffer *out, const char *s, size_t len,
+         bool in_attr);
+
+/*
+ * UTF-8 validation (RFC 3629: no overlong forms, no surrogates, nothing
+ * above U+10FFFF).  xs_utf8_scan() is incremental: a sequence may be split
+ * across calls.  It returns how many bytes of p continue the input validly
+ * (len when all do); a partial sequence at the end is valid so far, and
+ * xs_utf8_scan_done() says whether the input ended on a character boundary.
+ * Zero-initialize the state.
+ */
+struct xs_utf8 {
+    uint8_t need;       /* continuation bytes still expected */
+    uint8_t lo, hi;     /* bounds of the next continuation byte */
+};
+size_t xs_utf8_scan(struct xs_utf8 *st, const char *p, size_t len);
+bool   xs_utf8_scan_done(const struct xs_utf8 *st);
+/* The whole of s[0..len) is valid UTF-8 (NUL bytes count as valid). */
+bool   xs_utf8_valid(const char *s, size_t len);
+
 #endif
