@@ -5,7 +5,7 @@
  * authenticated (bearer token, constant-time compare), its JSON body is
  * parsed and checked against the command's spec (commands.c), user and
  * host are prepared, then the command's handler runs.  A handler ends the
- * call exactly once, with admin_call_ok() or admin_call_fail(), either at
+ * call exactly once, with xs_admin_call_ok() or xs_admin_call_fail(), either at
  * once or from a database callback.
  *
  * A client may go away while its call waits for the database.  evhttp
@@ -14,13 +14,15 @@
  * read error or timeout seen while we still owe the answer: the request
  * is then ours to free).  Either way it calls the connection's close
  * callback first, where we tell the two apart and forget the request, so
- * the late database callback touches only our own struct admin_call.
+ * the late database callback touches only our own struct xs_admin_call.
  *
  * Database callbacks get the call's id, not its pointer: at stop the
  * waiting calls are freed (pgq_free() never calls back), and a callback
  * that still comes finds no call by that id and does nothing.
  */
 #include "xmppd/admin/admin_http.h"
+
+#include "xmppd/admin/admin.h"
 
 #include "db/accounts.h"
 #include "db/pgq.h"
@@ -52,6 +54,14 @@
 /* Longest argument value shown in a log line. */
 #define ADMIN_LOG_VAL_MAX  64
 
+/* A verb served by a module (its row in xs_cmd_specs is in commands.c). */
+struct mod_cmd {
+    const char             *name;       /* borrowed (static) */
+    xs_admin_cmd_fn        *fn;
+    void                   *mod_state;  /* borrowed */
+    const struct xs_module *owner;      /* borrowed */
+};
+
 struct admin_listener {
     struct evhttp               *http;  /* owned */
     const struct xs_listen_conf *lc;    /* borrowed from the server's conf */
@@ -62,15 +72,17 @@ static struct {
     struct xs_server      *srv;         /* borrowed; NULL when stopped */
     struct admin_listener *ls;          /* owned */
     size_t                 nls;
-    TAILQ_HEAD(, admin_call) calls;     /* owned: every call not yet
+    TAILQ_HEAD(, xs_admin_call) calls;     /* owned: every call not yet
                                            answered */
     uintptr_t              next_id;
+    struct mod_cmd        *mod_cmds;    /* owned: verbs of loaded modules */
+    size_t                 nmod_cmds;
 } admin = { .calls = TAILQ_HEAD_INITIALIZER(admin.calls) };
 
 /* One authenticated command, from its request to its answer. */
-struct admin_call {
+struct xs_admin_call {
     uintptr_t                 id;       /* udata of database callbacks */
-    TAILQ_ENTRY(admin_call)   link;     /* in admin.calls */
+    TAILQ_ENTRY(xs_admin_call)   link;     /* in admin.calls */
     struct evhttp_request    *req;      /* borrowed from evhttp; NULL once
                                            the client is gone */
     struct evhttp_connection *evcon;    /* borrowed; valid while req is */
@@ -81,9 +93,9 @@ struct admin_call {
     uint64_t                  started_ms;
 };
 
-/* Ends with exactly one admin_call_ok() or admin_call_fail(), now or
+/* Ends with exactly one xs_admin_call_ok() or xs_admin_call_fail(), now or
  * from a callback. */
-typedef void admin_cmd_fn(struct admin_call *call);
+typedef void admin_cmd_fn(struct xs_admin_call *call);
 
 struct admin_cmd {
     const struct xs_cmd_spec *spec;     /* borrowed (static): name, args */
@@ -195,11 +207,11 @@ admin_log_value(const char *in, char *out, size_t outlen)
 }
 
 /* The waiting call with this id, or NULL once it is gone (stopped). */
-static struct admin_call *
-admin_call_by_id(void *udata)
+struct xs_admin_call *
+xs_admin_call_by_udata(void *udata)
 {
     uintptr_t id = (uintptr_t)udata;
-    struct admin_call *call;
+    struct xs_admin_call *call;
 
     TAILQ_FOREACH(call, &admin.calls, link) {
         if (call->id == id)
@@ -208,14 +220,14 @@ admin_call_by_id(void *udata)
     return NULL;
 }
 
-static void *
-admin_call_udata(const struct admin_call *call)
+void *
+xs_admin_call_udata(const struct xs_admin_call *call)
 {
     return (void *)call->id;
 }
 
 static void
-admin_call_free(struct admin_call *call)
+admin_call_free(struct xs_admin_call *call)
 {
     TAILQ_REMOVE(&admin.calls, call, link);
     json_decref(call->args);
@@ -226,7 +238,7 @@ admin_call_free(struct admin_call *call)
 
 /* "admin: command=register user=bob host=localhost status=ok" */
 static void
-admin_call_log(const struct admin_call *call, int code)
+admin_call_log(const struct xs_admin_call *call, int code)
 {
     char fields[512] = "";
     size_t used = 0;
@@ -239,12 +251,7 @@ admin_call_log(const struct admin_call *call, int code)
 
         if (a->is_secret)
             continue;                   /* never a password */
-        if (strcmp(a->name, "user") == 0 && call->user != NULL)
-            v = call->user;
-        else if (strcmp(a->name, "host") == 0 && call->host != NULL)
-            v = call->host;
-        else
-            v = xs_cmd_arg_str(call->args, a->name);
+        v = xs_admin_call_arg(call, a->name);
         admin_log_value(v != NULL ? v : "", val, sizeof(val));
         n = snprintf(fields + used, sizeof(fields) - used, " %s=%s",
             a->name, val);
@@ -263,7 +270,7 @@ admin_call_log(const struct admin_call *call, int code)
 
 /* Forget the client side of call: no close notice is owed any more. */
 static struct evhttp_request *
-admin_call_detach(struct admin_call *call)
+admin_call_detach(struct xs_admin_call *call)
 {
     struct evhttp_request *req = call->req;
 
@@ -275,8 +282,8 @@ admin_call_detach(struct admin_call *call)
 }
 
 /* Answer with result (a new reference, stolen) and end the call. */
-static void
-admin_call_ok(struct admin_call *call, json_t *result)
+void
+xs_admin_call_ok(struct xs_admin_call *call, json_t *result)
 {
     struct evhttp_request *req = admin_call_detach(call);
 
@@ -288,12 +295,10 @@ admin_call_ok(struct admin_call *call, json_t *result)
     admin_call_free(call);
 }
 
-static void admin_call_fail(struct admin_call *call, int code,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Answer with an error and end the call. */
-static void
-admin_call_fail(struct admin_call *call, int code, const char *fmt, ...)
+void
+xs_admin_call_fail(struct xs_admin_call *call, int code, const char *fmt, ...)
 {
     struct evhttp_request *req = admin_call_detach(call);
     char msg[2 * XS_JID_PART_MAX + 256];    /* room for user@host */
@@ -310,18 +315,18 @@ admin_call_fail(struct admin_call *call, int code, const char *fmt, ...)
 }
 
 /* Map a failed database operation to an answer. */
-static void
-admin_call_fail_db(struct admin_call *call, xs_rc rc)
+void
+xs_admin_call_fail_db(struct xs_admin_call *call, xs_rc rc)
 {
     xs_log(XS_LOG_WARN, "admin: command=%s database: %s", call->spec->name,
         xs_rc_str(rc));
     if (rc == XS_ELIMIT)
-        admin_call_fail(call, HTTP_SERVUNAVAIL, "Database busy, try again");
+        xs_admin_call_fail(call, HTTP_SERVUNAVAIL, "Database busy, try again");
     else if (admin.srv != NULL && admin.srv->db != NULL
         && !pgq_is_ready(admin.srv->db))
-        admin_call_fail(call, HTTP_SERVUNAVAIL, "Database unavailable");
+        xs_admin_call_fail(call, HTTP_SERVUNAVAIL, "Database unavailable");
     else
-        admin_call_fail(call, HTTP_INTERNAL, "Database error");
+        xs_admin_call_fail(call, HTTP_INTERNAL, "Database error");
 }
 
 /*
@@ -333,7 +338,7 @@ admin_call_fail_db(struct admin_call *call, xs_rc rc)
 static void
 admin_on_conn_close(struct evhttp_connection *evcon, void *arg)
 {
-    struct admin_call *call = arg;
+    struct xs_admin_call *call = arg;
 
     if (call->req != NULL
         && evhttp_request_get_connection(call->req) != evcon)
@@ -383,7 +388,7 @@ admin_secret_free(char *s)
  * the call was answered (400) because the password is unusable.
  */
 static bool
-admin_creds_from_arg(struct admin_call *call, const char *arg,
+admin_creds_from_arg(struct xs_admin_call *call, const char *arg,
     struct xs_account_creds *creds)
 {
     const char *pw = xs_cmd_arg_str(call->args, arg);
@@ -391,11 +396,11 @@ admin_creds_from_arg(struct admin_call *call, const char *arg,
     xs_rc rc;
 
     if (pw[0] == '\0') {
-        admin_call_fail(call, HTTP_BADREQUEST, "Empty password");
+        xs_admin_call_fail(call, HTTP_BADREQUEST, "Empty password");
         return false;
     }
     if (admin_saslprep(pw, &prepped) != XS_OK) {
-        admin_call_fail(call, HTTP_BADREQUEST,
+        xs_admin_call_fail(call, HTTP_BADREQUEST,
             "Invalid password: refused by SASLprep");
         return false;
     }
@@ -409,7 +414,7 @@ admin_creds_from_arg(struct admin_call *call, const char *arg,
         sodium_memzero(creds, sizeof(*creds));
         xs_log(XS_LOG_ERR, "admin: command=%s cannot derive credentials: %s",
             call->spec->name, xs_rc_str(rc));
-        admin_call_fail(call, HTTP_INTERNAL, "Cannot derive credentials");
+        xs_admin_call_fail(call, HTTP_INTERNAL, "Cannot derive credentials");
         return false;
     }
     return true;
@@ -426,25 +431,25 @@ admin_strcmp(const void *a, const void *b)
 static void
 admin_register_done(xs_rc rc, void *udata)
 {
-    struct admin_call *call = admin_call_by_id(udata);
+    struct xs_admin_call *call = xs_admin_call_by_udata(udata);
     if (call == NULL)
         return;                         /* abandoned at stop */
 
     if (rc == XS_EEXIST) {
-        admin_call_fail(call, 409, "User %s@%s already registered",
+        xs_admin_call_fail(call, 409, "User %s@%s already registered",
             call->user, call->host);
     } else if (rc != XS_OK) {
-        admin_call_fail_db(call, rc);
+        xs_admin_call_fail_db(call, rc);
     } else {
         json_t *msg = json_sprintf("User %s@%s successfully registered",
             call->user, call->host);
 
-        admin_call_ok(call, msg);
+        xs_admin_call_ok(call, msg);
     }
 }
 
 static void
-admin_register(struct admin_call *call)
+admin_register(struct xs_admin_call *call)
 {
     struct xs_account_creds creds;
     xs_rc rc;
@@ -452,27 +457,27 @@ admin_register(struct admin_call *call)
     if (!admin_creds_from_arg(call, "password", &creds))
         return;
     rc = xs_accounts_create(admin.srv->db, call->user, call->host, &creds,
-        admin_register_done, admin_call_udata(call));
+        admin_register_done, xs_admin_call_udata(call));
     sodium_memzero(&creds, sizeof(creds));
     if (rc != XS_OK)
-        admin_call_fail_db(call, rc);
+        xs_admin_call_fail_db(call, rc);
 }
 
 static void
 admin_unregister_done(xs_rc rc, void *udata)
 {
-    struct admin_call *call = admin_call_by_id(udata);
+    struct xs_admin_call *call = xs_admin_call_by_udata(udata);
     size_t closed;
     if (call == NULL)
         return;                         /* abandoned at stop */
 
     if (rc == XS_ENOTFOUND) {
-        admin_call_fail(call, HTTP_NOTFOUND, "User %s@%s does not exist",
+        xs_admin_call_fail(call, HTTP_NOTFOUND, "User %s@%s does not exist",
             call->user, call->host);
         return;
     }
     if (rc != XS_OK) {
-        admin_call_fail_db(call, rc);
+        xs_admin_call_fail_db(call, rc);
         return;
     }
     /* The account is gone from the database: its sessions go too. */
@@ -480,30 +485,30 @@ admin_unregister_done(xs_rc rc, void *udata)
     if (closed > 0)
         xs_log(XS_LOG_INFO, "admin: closed %zu session(s) of %s@%s", closed,
             call->user, call->host);
-    admin_call_ok(call, json_integer(0));
+    xs_admin_call_ok(call, json_integer(0));
 }
 
 static void
-admin_unregister(struct admin_call *call)
+admin_unregister(struct xs_admin_call *call)
 {
     xs_rc rc;
 
     rc = xs_accounts_delete(admin.srv->db, call->user, call->host,
-        admin_unregister_done, admin_call_udata(call));
+        admin_unregister_done, xs_admin_call_udata(call));
     if (rc != XS_OK)
-        admin_call_fail_db(call, rc);
+        xs_admin_call_fail_db(call, rc);
 }
 
 static void
 admin_registered_users_done(xs_rc rc, char **users, size_t n, void *udata)
 {
-    struct admin_call *call = admin_call_by_id(udata);
+    struct xs_admin_call *call = xs_admin_call_by_udata(udata);
     json_t *list;
     if (call == NULL)
         return;                         /* abandoned at stop */
 
     if (rc != XS_OK) {
-        admin_call_fail_db(call, rc);
+        xs_admin_call_fail_db(call, rc);
         return;
     }
     /* Byte order, whatever the database's collation. */
@@ -517,38 +522,38 @@ admin_registered_users_done(xs_rc rc, char **users, size_t n, void *udata)
         if (s != NULL)                  /* stored names are UTF-8 */
             json_array_append_new(list, s);
     }
-    admin_call_ok(call, list);
+    xs_admin_call_ok(call, list);
 }
 
 static void
-admin_registered_users(struct admin_call *call)
+admin_registered_users(struct xs_admin_call *call)
 {
     xs_rc rc;
 
     rc = xs_accounts_list(admin.srv->db, call->host,
-        admin_registered_users_done, admin_call_udata(call));
+        admin_registered_users_done, xs_admin_call_udata(call));
     if (rc != XS_OK)
-        admin_call_fail_db(call, rc);
+        xs_admin_call_fail_db(call, rc);
 }
 
 static void
 admin_change_password_done(xs_rc rc, void *udata)
 {
-    struct admin_call *call = admin_call_by_id(udata);
+    struct xs_admin_call *call = xs_admin_call_by_udata(udata);
     if (call == NULL)
         return;                         /* abandoned at stop */
 
     if (rc == XS_ENOTFOUND)
-        admin_call_fail(call, HTTP_NOTFOUND, "User %s@%s does not exist",
+        xs_admin_call_fail(call, HTTP_NOTFOUND, "User %s@%s does not exist",
             call->user, call->host);
     else if (rc != XS_OK)
-        admin_call_fail_db(call, rc);
+        xs_admin_call_fail_db(call, rc);
     else
-        admin_call_ok(call, json_integer(0));
+        xs_admin_call_ok(call, json_integer(0));
 }
 
 static void
-admin_change_password(struct admin_call *call)
+admin_change_password(struct xs_admin_call *call)
 {
     struct xs_account_creds creds;
     xs_rc rc;
@@ -556,14 +561,14 @@ admin_change_password(struct admin_call *call)
     if (!admin_creds_from_arg(call, "newpass", &creds))
         return;
     rc = xs_accounts_set_creds(admin.srv->db, call->user, call->host,
-        &creds, admin_change_password_done, admin_call_udata(call));
+        &creds, admin_change_password_done, xs_admin_call_udata(call));
     sodium_memzero(&creds, sizeof(creds));
     if (rc != XS_OK)
-        admin_call_fail_db(call, rc);
+        xs_admin_call_fail_db(call, rc);
 }
 
 static void
-admin_connected_users(struct admin_call *call)
+admin_connected_users(struct xs_admin_call *call)
 {
     json_t *list = json_array();
     char **jids;
@@ -579,31 +584,31 @@ admin_connected_users(struct admin_call *call)
         xs_free(jids[i]);
     }
     xs_free(jids);
-    admin_call_ok(call, list);
+    xs_admin_call_ok(call, list);
 }
 
 static void
-admin_connected_users_number(struct admin_call *call)
+admin_connected_users_number(struct xs_admin_call *call)
 {
-    admin_call_ok(call, json_integer((json_int_t)xs_sm_count()));
+    xs_admin_call_ok(call, json_integer((json_int_t)xs_sm_count()));
 }
 
 static void
-admin_kick_user(struct admin_call *call)
+admin_kick_user(struct xs_admin_call *call)
 {
     size_t n = xs_sm_kick_user(call->user, call->host);
 
-    admin_call_ok(call, json_integer((json_int_t)n));
+    xs_admin_call_ok(call, json_integer((json_int_t)n));
 }
 
 static void
-admin_status(struct admin_call *call)
+admin_status(struct xs_admin_call *call)
 {
     int64_t up = xs_wall_s() - admin.srv->started_wall;
 
     if (up < 0)
         up = 0;
-    admin_call_ok(call, json_sprintf(
+    xs_admin_call_ok(call, json_sprintf(
         "xmppd %s is running: uptime %" PRId64 "s, %zu client sessions",
         XS_VERSION, up, xs_sm_count()));
 }
@@ -648,31 +653,29 @@ admin_peer_str(struct evhttp_request *req, char *out, size_t outlen)
 }
 
 /*
- * User and host arguments, prepared once for every command that has
- * them.  false when the call was answered (400).
+ * The account and host arguments (XS_ARG_LOCAL_USER / _HOST), prepared
+ * once for every command that has them.  false when the call was
+ * answered (400).
  */
-static const char *
-admin_call_arg(const struct admin_call *call, const char *name)
-{
-    for (size_t i = 0; i < call->spec->nargs; i++) {
-        if (strcmp(call->spec->args[i].name, name) == 0)
-            return xs_cmd_arg_str(call->args, name);
-    }
-    return NULL;                        /* not an argument of this verb */
-}
-
 static bool
-admin_call_prepare(struct admin_call *call)
+admin_call_prepare(struct xs_admin_call *call)
 {
-    const char *user = admin_call_arg(call, "user");
-    const char *host = admin_call_arg(call, "host");
+    const char *user = NULL, *host = NULL;
 
+    for (size_t i = 0; i < call->spec->nargs; i++) {
+        const struct xs_cmd_arg *a = &call->spec->args[i];
+
+        if (a->kind == XS_ARG_LOCAL_USER && user == NULL)
+            user = xs_cmd_arg_str(call->args, a->name);
+        else if (a->kind == XS_ARG_LOCAL_HOST && host == NULL)
+            host = xs_cmd_arg_str(call->args, a->name);
+    }
     if (host != NULL) {
         if (xs_jid_domainprep(host, &call->host) != XS_OK
             || !xs_conf_is_local_host(admin.srv->conf, call->host)) {
             xs_free(call->host);
             call->host = NULL;
-            admin_call_fail(call, HTTP_BADREQUEST, "Unknown host");
+            xs_admin_call_fail(call, HTTP_BADREQUEST, "Unknown host");
             return false;
         }
     }
@@ -681,7 +684,7 @@ admin_call_prepare(struct admin_call *call)
             || call->user[0] == '\0') {
             xs_free(call->user);
             call->user = NULL;
-            admin_call_fail(call, HTTP_BADREQUEST, "Invalid user name");
+            xs_admin_call_fail(call, HTTP_BADREQUEST, "Invalid user name");
             return false;
         }
     }
@@ -694,7 +697,7 @@ admin_api(struct admin_listener *l, struct evhttp_request *req,
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     const struct xs_cmd_spec *spec;
-    struct admin_call *call;
+    struct xs_admin_call *call;
     json_error_t jerr;
     json_t *body;
     char err[160];
@@ -766,7 +769,19 @@ admin_api(struct admin_listener *l, struct evhttp_request *req,
 
     if (!admin_call_prepare(call))
         return;
-    admin_cmds[xs_cmd_id_of(spec)].fn(call);
+    if (admin_cmds[xs_cmd_id_of(spec)].fn != NULL) {
+        admin_cmds[xs_cmd_id_of(spec)].fn(call);
+        return;
+    }
+    for (size_t i = 0; i < admin.nmod_cmds; i++) {
+        if (strcmp(admin.mod_cmds[i].name, spec->name) == 0) {
+            admin.mod_cmds[i].fn(call, admin.mod_cmds[i].mod_state);
+            return;
+        }
+    }
+    xs_admin_call_fail(call, HTTP_NOTFOUND,
+        "Command %s is not available (its module is not loaded)",
+        spec->name);
 }
 
 static void
@@ -814,6 +829,70 @@ admin_on_request(struct evhttp_request *req, void *arg)
         admin_send_error(req, HTTP_NOTFOUND, "Not found");
 }
 
+/* ---- Verbs of modules -------------------------------------------------- */
+
+xs_rc
+xs_admin_cmd_add(const struct xs_admin_cmd *c, const struct xs_module *owner,
+    void *mod_state)
+{
+    if (c->name == NULL || c->fn == NULL || owner == NULL)
+        return XS_EINVAL;
+    if (xs_cmd_lookup(c->name) == NULL) {
+        xs_log(XS_LOG_ERR, "admin: command %s has no row in commands.c",
+            c->name);
+        return XS_EINVAL;
+    }
+    for (size_t i = 0; i < admin.nmod_cmds; i++) {
+        if (strcmp(admin.mod_cmds[i].name, c->name) == 0)
+            return XS_EEXIST;
+    }
+    admin.mod_cmds = xs_reallocarray(admin.mod_cmds, admin.nmod_cmds + 1,
+        sizeof(admin.mod_cmds[0]));
+    admin.mod_cmds[admin.nmod_cmds++] = (struct mod_cmd){
+        .name = c->name, .fn = c->fn, .mod_state = mod_state, .owner = owner,
+    };
+    return XS_OK;
+}
+
+void
+xs_admin_cmd_remove_owner(const struct xs_module *owner)
+{
+    size_t keep = 0;
+
+    for (size_t i = 0; i < admin.nmod_cmds; i++) {
+        if (admin.mod_cmds[i].owner != owner)
+            admin.mod_cmds[keep++] = admin.mod_cmds[i];
+    }
+    admin.nmod_cmds = keep;
+    if (keep == 0) {
+        xs_free(admin.mod_cmds);
+        admin.mod_cmds = NULL;
+    }
+}
+
+const char *
+xs_admin_call_arg(const struct xs_admin_call *call, const char *name)
+{
+    for (size_t i = 0; i < call->spec->nargs; i++) {
+        const struct xs_cmd_arg *a = &call->spec->args[i];
+
+        if (strcmp(a->name, name) != 0)
+            continue;
+        if (a->kind == XS_ARG_LOCAL_USER && call->user != NULL)
+            return call->user;
+        if (a->kind == XS_ARG_LOCAL_HOST && call->host != NULL)
+            return call->host;
+        return xs_cmd_arg_str(call->args, name);
+    }
+    return NULL;                        /* not an argument of this verb */
+}
+
+struct xs_server *
+xs_admin_server(void)
+{
+    return admin.srv;
+}
+
 /* ---- Start and stop ---------------------------------------------------- */
 
 xs_rc
@@ -825,7 +904,7 @@ xs_admin_http_start(struct xs_server *srv)
 
     xs_assert(admin.srv == NULL);
     for (size_t i = 0; i < XS_ARRAY_LEN(admin_cmds); i++)
-        xs_assert(admin_cmds[i].spec != NULL && admin_cmds[i].fn != NULL);
+        xs_assert(admin_cmds[i].fn == NULL || admin_cmds[i].spec != NULL);
 
     for (size_t i = 0; i < conf->nlisten; i++) {
         if (conf->listen[i].module == XS_LISTEN_ADMIN_HTTP)
@@ -895,7 +974,7 @@ xs_admin_http_stop(void)
     /* What still waits for the database is abandoned: its callback, if
      * one still comes, finds no call. */
     while (!TAILQ_EMPTY(&admin.calls)) {
-        struct admin_call *call = TAILQ_FIRST(&admin.calls);
+        struct xs_admin_call *call = TAILQ_FIRST(&admin.calls);
 
         xs_log(XS_LOG_INFO, "admin: command=%s abandoned at stop",
             call->spec->name);

@@ -11,29 +11,34 @@
 /* A password read from stdin longer than this is refused, not cut. */
 #define CMD_SECRET_MAX 4096
 
+#define ARG_USER        { "user", false, XS_ARG_LOCAL_USER }
+#define ARG_HOST        { "host", false, XS_ARG_LOCAL_HOST }
+#define ARG_TEXT(n)     { (n), false, XS_ARG_TEXT }
+#define ARG_SECRET(n)   { (n), true, XS_ARG_TEXT }
+
 /* Indexed by enum xs_cmd_id, so admin_http.c can bind handlers by id. */
 const struct xs_cmd_spec xs_cmd_specs[XS_CMD__COUNT] = {
     [XS_CMD_REGISTER] = {
         .name = "register", .result = XS_CMD_RES_STRING, .nargs = 3,
-        .args = { { "user", false }, { "host", false },
-                  { "password", true } },
+        .args = { ARG_USER, ARG_HOST,
+                  ARG_SECRET("password") },
         .help = "Register an account",
     },
     [XS_CMD_UNREGISTER] = {
         .name = "unregister", .result = XS_CMD_RES_RESCODE, .nargs = 2,
-        .args = { { "user", false }, { "host", false } },
+        .args = { ARG_USER, ARG_HOST },
         .help = "Delete an account and close its sessions",
     },
     [XS_CMD_REGISTERED_USERS] = {
         .name = "registered_users", .result = XS_CMD_RES_LIST, .nargs = 1,
-        .args = { { "host", false } },
+        .args = { ARG_HOST },
         .help = "List the accounts of a host",
     },
     [XS_CMD_CHANGE_PASSWORD] = {
         .name = "change_password", .result = XS_CMD_RES_RESCODE,
         .nargs = 3,
-        .args = { { "user", false }, { "host", false },
-                  { "newpass", true } },
+        .args = { ARG_USER, ARG_HOST,
+                  ARG_SECRET("newpass") },
         .help = "Set an account's password",
     },
     [XS_CMD_CONNECTED_USERS] = {
@@ -47,12 +52,58 @@ const struct xs_cmd_spec xs_cmd_specs[XS_CMD__COUNT] = {
     },
     [XS_CMD_KICK_USER] = {
         .name = "kick_user", .result = XS_CMD_RES_INTEGER, .nargs = 2,
-        .args = { { "user", false }, { "host", false } },
+        .args = { ARG_USER, ARG_HOST },
         .help = "Close every session of an account; prints how many",
     },
     [XS_CMD_STATUS] = {
         .name = "status", .result = XS_CMD_RES_STRING, .nargs = 0,
         .help = "Show whether the server runs, its uptime and sessions",
+    },
+    [XS_CMD_GET_ROSTER] = {
+        .name = "get_roster", .result = XS_CMD_RES_ROWS, .nargs = 2,
+        .args = { ARG_USER, ARG_HOST },
+        .help = "List an account's contacts",
+        .columns = { "jid", "nick", "subscription", "ask", "groups" },
+    },
+    [XS_CMD_ADD_ROSTERITEM] = {
+        .name = "add_rosteritem", .result = XS_CMD_RES_RESCODE, .nargs = 7,
+        .args = {
+            { "localuser", false, XS_ARG_LOCAL_USER },
+            { "localhost", false, XS_ARG_LOCAL_HOST },
+            ARG_TEXT("user"), ARG_TEXT("host"), ARG_TEXT("nick"),
+            ARG_TEXT("group"), ARG_TEXT("subs"),
+        },
+        .help = "Add or change a contact (groups separated by ';', "
+                "subs none|from|to|both)",
+    },
+    [XS_CMD_DELETE_ROSTERITEM] = {
+        .name = "delete_rosteritem", .result = XS_CMD_RES_RESCODE,
+        .nargs = 4,
+        .args = {
+            { "localuser", false, XS_ARG_LOCAL_USER },
+            { "localhost", false, XS_ARG_LOCAL_HOST },
+            ARG_TEXT("user"), ARG_TEXT("host"),
+        },
+        .help = "Remove a contact from an account's roster",
+    },
+    [XS_CMD_GET_OFFLINE_COUNT] = {
+        .name = "get_offline_count", .result = XS_CMD_RES_INTEGER,
+        .nargs = 2, .args = { ARG_USER, ARG_HOST },
+        .help = "Count the messages stored for an account while offline",
+    },
+    [XS_CMD_GET_VCARD] = {
+        .name = "get_vcard", .result = XS_CMD_RES_STRING, .nargs = 3,
+        .args = { ARG_USER, ARG_HOST, ARG_TEXT("name") },
+        .help = "Show one field of an account's vCard (FN, NICKNAME, ...)",
+    },
+    [XS_CMD_USER_ACTIVITY] = {
+        .name = "user_activity", .result = XS_CMD_RES_OBJECT, .nargs = 2,
+        .args = { ARG_USER, ARG_HOST },
+        .help = "Show an account's activity record",
+        .columns = { "created_at", "last_login", "days_active",
+                     "messages_sent", "messages_received",
+                     "messages_to_strangers", "subscriptions_sent",
+                     "subscriptions_accepted" },
     },
 };
 
@@ -227,6 +278,29 @@ fail:
     return rc;
 }
 
+/* One value in a table cell: strings as they are, numbers, lists joined
+ * with ';', null and missing as "". */
+static void
+cmd_value_print(const json_t *v, FILE *out)
+{
+    size_t i;
+    const json_t *item;
+
+    if (json_is_string(v)) {
+        fputs(json_string_value(v), out);
+    } else if (json_is_integer(v)) {
+        fprintf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_boolean(v)) {
+        fputs(json_is_true(v) ? "true" : "false", out);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, item) {
+            if (i > 0)
+                fputc(';', out);
+            cmd_value_print(item, out);
+        }
+    }
+}
+
 xs_rc
 xs_cmd_result_print(const struct xs_cmd_spec *spec, const json_t *result,
     FILE *out)
@@ -259,6 +333,32 @@ xs_cmd_result_print(const struct xs_cmd_spec *spec, const json_t *result,
         }
         json_array_foreach(result, i, item)
             fprintf(out, "%s\n", json_string_value(item));
+        return XS_OK;
+    case XS_CMD_RES_ROWS:
+        if (!json_is_array(result))
+            return XS_EINVAL;
+        json_array_foreach(result, i, item) {
+            if (!json_is_object(item))
+                return XS_EINVAL;
+        }
+        json_array_foreach(result, i, item) {
+            for (size_t c = 0; spec->columns[c] != NULL; c++) {
+                if (c > 0)
+                    fputc('\t', out);
+                cmd_value_print(json_object_get(item, spec->columns[c]),
+                    out);
+            }
+            fputc('\n', out);
+        }
+        return XS_OK;
+    case XS_CMD_RES_OBJECT:
+        if (!json_is_object(result))
+            return XS_EINVAL;
+        for (size_t c = 0; spec->columns[c] != NULL; c++) {
+            fprintf(out, "%s: ", spec->columns[c]);
+            cmd_value_print(json_object_get(result, spec->columns[c]), out);
+            fputc('\n', out);
+        }
         return XS_OK;
     }
     return XS_EINVAL;

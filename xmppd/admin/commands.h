@@ -27,6 +27,13 @@ enum xs_cmd_id {
     XS_CMD_CONNECTED_USERS_NUMBER,
     XS_CMD_KICK_USER,
     XS_CMD_STATUS,
+    /* Served by modules (xmppd/im/...): see admin.h. */
+    XS_CMD_GET_ROSTER,
+    XS_CMD_ADD_ROSTERITEM,
+    XS_CMD_DELETE_ROSTERITEM,
+    XS_CMD_GET_OFFLINE_COUNT,
+    XS_CMD_GET_VCARD,
+    XS_CMD_USER_ACTIVITY,
     XS_CMD__COUNT
 };
 
@@ -36,6 +43,16 @@ enum xs_cmd_result {
     XS_CMD_RES_INTEGER,     /* a count; xmppctl prints it */
     XS_CMD_RES_STRING,      /* xmppctl prints the string */
     XS_CMD_RES_LIST,        /* list of strings; one per line */
+    XS_CMD_RES_ROWS,        /* list of objects; one line each, the spec's
+                               columns separated by tabs */
+    XS_CMD_RES_OBJECT,      /* one object; "column: value" lines */
+};
+
+/* How the server prepares an argument before the handler sees it. */
+enum xs_cmd_arg_kind {
+    XS_ARG_TEXT = 0,        /* as given */
+    XS_ARG_LOCAL_USER,      /* nodeprepped account name (400 if invalid) */
+    XS_ARG_LOCAL_HOST,      /* one of `hosts` (400 otherwise) */
 };
 
 struct xs_cmd_arg {
@@ -43,9 +60,11 @@ struct xs_cmd_arg {
     bool        is_secret;  /* never logged, never echoed in errors;
                                "-" on the xmppctl command line reads it
                                from stdin */
+    enum xs_cmd_arg_kind kind;
 };
 
-#define XS_CMD_MAX_ARGS 4
+#define XS_CMD_MAX_ARGS 8
+#define XS_CMD_MAX_COLUMNS 8
 
 /* Every argument is a JSON string for now; a typed argument gets a type
  * field here when the first one arrives. */
@@ -55,6 +74,9 @@ struct xs_cmd_spec {
     size_t             nargs;
     struct xs_cmd_arg  args[XS_CMD_MAX_ARGS];
     const char        *help;    /* borrowed (static): one line */
+    /* ROWS and OBJECT results: the members printed, in order (NULL
+     * ended).  A member whose value is a list prints joined with ';'. */
+    const char        *columns[XS_CMD_MAX_COLUMNS + 1];
 };
 
 extern const struct xs_cmd_spec xs_cmd_specs[XS_CMD__COUNT];

@@ -1,6 +1,7 @@
 /* module.c: loading and unloading the static module registry. */
 #include "xmppd/core/module.h"
 
+#include "xmppd/admin/admin.h"
 #include "xmppd/core/modules.h"
 
 struct loaded {
@@ -17,6 +18,7 @@ module_unregister(const struct xs_module *m)
     xs_iq_remove_owner(m);
     xs_hook_remove_owner(m);
     xs_event_remove_owner(m);
+    xs_admin_cmd_remove_owner(m);
 }
 
 static xs_rc
@@ -39,6 +41,10 @@ module_load(const struct xs_module *m, const struct xs_conf *conf)
     }
     for (const struct xs_event_spec *e = m->events; e && e->fn; e++) {
         if ((rc = xs_event_add(e, m, state)) != XS_OK)
+            goto fail;
+    }
+    for (const struct xs_admin_cmd *c = m->commands; c && c->name; c++) {
+        if ((rc = xs_admin_cmd_add(c, m, state)) != XS_OK)
             goto fail;
     }
     loaded[nloaded++] = (struct loaded){ .m = m, .state = state };

@@ -1,7 +1,7 @@
 /*
  * module.h: feature modules, linked in statically and listed in
  * modules.c.  A module declares static tables of hooks, IQ handlers, event
- * handlers and disco features; loading registers all of them under the
+ * handlers, disco features and operator commands; loading registers all of them under the
  * module as owner, and unloading removes them by owner (Prosody's
  * bookkeeping, in C).
  */
@@ -15,6 +15,8 @@
 #define XS_MODULE_ABI 1
 #define XS_MODULES_MAX 64
 
+struct xs_admin_cmd;
+
 struct xs_module {
     const char                 *name;
     int                         abi;
@@ -26,6 +28,7 @@ struct xs_module {
     const struct xs_iq_spec    *iqs;        /* NULL-fn terminated, or NULL */
     const struct xs_event_spec *events;     /* NULL-fn terminated, or NULL */
     const char *const          *features;   /* disco features, NULL ended */
+    const struct xs_admin_cmd  *commands;   /* admin verbs (admin.h) */
 };
 
 /* Load every module of the static registry; on failure, unload what was
