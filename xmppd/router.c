@@ -124,6 +124,7 @@ router_message_to_account(struct xs_stanza_ctx *ctx, const struct xs_jid *to)
 {
     const char *type = xs_stanza_attr(ctx->st, "type");
     struct xs_session *s;
+    enum xs_verdict v;
 
     if (type == NULL)
         type = "normal";
@@ -143,7 +144,10 @@ router_message_to_account(struct xs_stanza_ctx *ctx, const struct xs_jid *to)
         return XS_HANDLED;
     if (strcmp(type, "headline") == 0)
         return XS_DROP;
-    /* TODO: offline storage (XEP-0160) takes chat and normal here. */
+    /* RFC 6121 8.5.2.2.1: stored (offline module) or refused. */
+    v = xs_hook_run(XS_HOOK_OFFLINE, ctx);
+    if (v != XS_PASS)
+        return v;
     ctx->err = XS_SERR_SERVICE_UNAVAILABLE;
     ctx->why = "recipient has no available resource";
     return XS_BOUNCE;

@@ -30,6 +30,7 @@
 #include "xmppd/c2s/scram.h"
 #include "xmppd/c2s/sm.h"
 #include "xmppd/core/conf.h"
+#include "xmppd/core/hooks.h"
 #include "xmppd/core/server.h"
 #include "xmppd/xml/jid.h"
 
@@ -467,6 +468,7 @@ static void
 admin_unregister_done(xs_rc rc, void *udata)
 {
     struct xs_admin_call *call = xs_admin_call_by_udata(udata);
+    struct xs_jid *bare = NULL;
     size_t closed;
     if (call == NULL)
         return;                         /* abandoned at stop */
@@ -485,6 +487,11 @@ admin_unregister_done(xs_rc rc, void *udata)
     if (closed > 0)
         xs_log(XS_LOG_INFO, "admin: closed %zu session(s) of %s@%s", closed,
             call->user, call->host);
+    if (xs_jid_from_parts(call->user, call->host, NULL, &bare) == XS_OK) {
+        /* Modules drop what they cache about the account. */
+        xs_event_fire(XS_EV_USER_DELETED, bare);
+        xs_jid_free(bare);
+    }
     xs_admin_call_ok(call, json_integer(0));
 }
 

@@ -100,10 +100,11 @@ const struct xs_cmd_spec xs_cmd_specs[XS_CMD__COUNT] = {
         .name = "user_activity", .result = XS_CMD_RES_OBJECT, .nargs = 2,
         .args = { ARG_USER, ARG_HOST },
         .help = "Show an account's activity record",
-        .columns = { "created_at", "last_login", "days_active",
-                     "messages_sent", "messages_received",
-                     "messages_to_strangers", "subscriptions_sent",
-                     "subscriptions_accepted" },
+        .columns = { "created_at", "last_login", "last_logout",
+                     "days_active", "msgs_to_contacts", "msgs_to_strangers",
+                     "msgs_from_contacts", "msgs_from_strangers",
+                     "subs_sent", "subs_accepted", "subs_refused",
+                     "subs_received" },
     },
 };
 

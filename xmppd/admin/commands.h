@@ -64,7 +64,7 @@ struct xs_cmd_arg {
 };
 
 #define XS_CMD_MAX_ARGS 8
-#define XS_CMD_MAX_COLUMNS 8
+#define XS_CMD_MAX_COLUMNS 16
 
 /* Every argument is a JSON string for now; a typed argument gets a type
  * field here when the first one arrives. */

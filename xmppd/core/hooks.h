@@ -30,6 +30,8 @@ enum xs_hook_point {
     XS_HOOK_ROUTE,      /* every routed stanza, local or remote origin */
     XS_HOOK_DELIVER,    /* addressed to a local account, before delivery */
     XS_HOOK_C2S_OUT,    /* about to be written to a local client */
+    XS_HOOK_OFFLINE,    /* a message to an account with no available
+                           resource (offline storage takes it here) */
     XS_HOOK__COUNT
 };
 
@@ -70,8 +72,12 @@ enum xs_verdict xs_hook_run(enum xs_hook_point pt, struct xs_stanza_ctx *ctx);
 /* Notifications: every handler runs; none can stop the others. */
 enum xs_event {
     XS_EV_SESSION_BOUND,    /* arg: struct xs_session * (resource bound) */
+    XS_EV_SESSION_AVAILABLE,/* arg: struct xs_session * (initial presence
+                               sent: offline messages and pending
+                               subscription requests are due) */
     XS_EV_SESSION_CLOSED,   /* arg: struct xs_session * (still readable) */
-    XS_EV_USER_DELETED,     /* arg: const struct xs_jid * (bare) */
+    XS_EV_USER_DELETED,     /* arg: const struct xs_jid * (bare); the
+                               account's rows are already gone */
     XS_EV__COUNT
 };
 

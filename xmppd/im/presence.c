@@ -50,8 +50,17 @@ presence_on_broadcast(struct xs_stanza_ctx *ctx, void *state)
     if (ctx->to != NULL || s == NULL)
         return XS_PASS;         /* directed presence: routed */
     if (type == NULL) {
+        bool was_available = s->is_available;
+
         s->priority = presence_priority(ctx->st->el);
         s->is_available = true;
+        if (!was_available) {
+            xs_stanza_unref(s->presence);
+            s->presence = xs_stanza_ref(ctx->st);
+            presence_to_own_resources(s, ctx->st);
+            xs_event_fire(XS_EV_SESSION_AVAILABLE, s);
+            return XS_HANDLED;
+        }
     } else if (strcmp(type, "unavailable") == 0) {
         s->is_available = false;
     } else {

@@ -43,8 +43,11 @@ void xs_xml_set_limits(struct xs_xml *x, const struct xs_xml_limits *lim);
  * bad XML -> not-well-formed; DOCTYPE/comment/PI/entity -> restricted-xml;
  * invalid UTF-8 or a non-UTF-8 encoding -> unsupported-encoding;
  * too deep, too many attributes, too large -> policy-violation;
- * a stream element that is not <stream> in the streams namespace ->
- * invalid-namespace (wrong namespace) or bad-format.
+ * a root that is not <stream> in the streams namespace -> invalid-namespace;
+ * that root with a prefix other than "stream" -> bad-namespace-prefix;
+ * non-whitespace text between stanzas -> not-well-formed.
+ * Events completed before an error stay on the FIFO.  Nothing after
+ * </stream:stream> is read.  parser.c has the complete mapping.
  */
 enum xs_stream_err xs_xml_feed(struct xs_xml *x, const char *data, size_t len);
 
