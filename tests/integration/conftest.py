@@ -8,6 +8,8 @@ already running server instead (see tests/run-integration.sh).
 
 Fixtures:
   server   (session) the running server: ports, token, CA, log, ctl(), api()
+  start_xmppd (function) start_xmppd(extra_yaml) -> another private server
+           with more config; srv.instance.restart(kill=True) restarts it
   users    (function) registers fresh, unique users through the admin API
   clients  (function) logs slixmpp clients in; all closed at teardown
   service_check (function) async: two fresh users log in and exchange a
@@ -333,6 +335,99 @@ def external_server(spec):
 _current_server = None
 
 
+class Instance:
+    """One private xmppd with its own PostgreSQL, for the session's
+    `server` or for a test that needs another configuration (start_xmppd).
+    """
+
+    def __init__(self, extra_yaml=""):
+        srv = Server()
+        srv.dir = tempfile.mkdtemp(prefix="xmppd-it-")
+        # PostgreSQL runs as the postgres user: it must reach DIR/pg.
+        os.chmod(srv.dir, 0o755)
+        self.pgdir = os.path.join(srv.dir, "pg")
+        certdir = os.path.join(srv.dir, "certs")
+        srv.config = os.path.join(srv.dir, "xmppd.yml")
+        srv.log = os.path.join(srv.dir, "xmppd.log")
+        srv.ca = os.path.join(certdir, "ca.pem")
+        srv.token = secrets.token_hex(16)
+        srv.c2s_port, srv.admin_port, srv.c2s_policy_port = free_ports(3)
+        srv.instance = self
+        self.srv = srv
+        self.pg_started = False
+        self.logf = None
+        self.sanitizer_report = ""
+        run_checked([PG_SH, "start", self.pgdir, "--fast"],
+                    "deploy/pg.sh start")
+        self.pg_started = True
+        run_checked([GEN_CERT, certdir, DOMAIN], "deploy/gen-cert.sh")
+        write_config(srv.config, domain=DOMAIN, pgdir=self.pgdir,
+                     preauth=srv.max_stanza_size_preauth,
+                     handshake=srv.handshake_timeout,
+                     delay=srv.auth_failure_delay_ms,
+                     c2s=srv.c2s_port, admin=srv.admin_port,
+                     token=srv.token, c2s_policy=srv.c2s_policy_port,
+                     shaper_rate=srv.shaper_rate,
+                     shaper_burst=srv.shaper_burst)
+        if extra_yaml:
+            with open(srv.config, "a") as f:
+                f.write(extra_yaml)
+
+    def start(self):
+        srv = self.srv
+        self.logf = open(srv.log, "ab")
+        srv.proc = subprocess.Popen(
+            [XMPPD, "--config", srv.config], cwd=srv.dir,
+            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf)
+        wait_ready(srv)
+        return srv
+
+    def stop(self, kill=False):
+        """SIGTERM (or SIGKILL with kill=True) and wait; returns the exit
+        status as stop_xmppd does."""
+        srv = self.srv
+        if kill and srv.proc is not None and srv.proc.poll() is None:
+            srv.proc.kill()
+            srv.proc.wait()
+            rc = None
+        else:
+            rc = stop_xmppd(srv)
+        srv.proc = None
+        if self.logf is not None:
+            self.logf.close()
+            self.logf = None
+        found = find_sanitizer_report(srv.log)
+        if found:
+            self.sanitizer_report = found
+        return rc
+
+    def restart(self, kill=False):
+        """Stop xmppd (kill -9 with kill=True) and start it again on the
+        same database and ports."""
+        self.stop(kill=kill)
+        return self.start()
+
+    def destroy(self):
+        rc = self.stop()
+        if self.pg_started:
+            subprocess.run([PG_SH, "stop", self.pgdir], capture_output=True,
+                           timeout=60)
+            self.pg_started = False
+        keep = os.environ.get("XMPPD_TEST_KEEP")
+        if keep:
+            print("\nxmppd test dir kept: %s" % self.srv.dir)
+        else:
+            shutil.rmtree(self.srv.dir, ignore_errors=True)
+        return rc
+
+
+def check_tools():
+    for tool in (XMPPD, XMPPCTL, PG_SH, GEN_CERT):
+        if not os.access(tool, os.X_OK):
+            pytest.fail("%s is missing or not executable (run `make all` "
+                        "first)" % tool, pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def server():
     global _current_server
@@ -344,64 +439,53 @@ def server():
         yield srv
         return
 
-    for tool in (XMPPD, XMPPCTL, PG_SH, GEN_CERT):
-        if not os.access(tool, os.X_OK):
-            pytest.fail("%s is missing or not executable (run `make all` "
-                        "first)" % tool, pytrace=False)
-
-    srv = Server()
-    srv.dir = tempfile.mkdtemp(prefix="xmppd-it-")
-    # PostgreSQL runs as the postgres user: it must reach DIR/pg.
-    os.chmod(srv.dir, 0o755)
-    pgdir = os.path.join(srv.dir, "pg")
-    certdir = os.path.join(srv.dir, "certs")
-    srv.config = os.path.join(srv.dir, "xmppd.yml")
-    srv.log = os.path.join(srv.dir, "xmppd.log")
-    srv.ca = os.path.join(certdir, "ca.pem")
-    srv.token = secrets.token_hex(16)
-    srv.c2s_port, srv.admin_port, srv.c2s_policy_port = free_ports(3)
-    pg_started = False
-    logf = None
-    _current_server = srv
+    check_tools()
+    inst = None
+    rc = None
     try:
-        run_checked([PG_SH, "start", pgdir, "--fast"], "deploy/pg.sh start")
-        pg_started = True
-        run_checked([GEN_CERT, certdir, DOMAIN], "deploy/gen-cert.sh")
-        write_config(srv.config, domain=DOMAIN, pgdir=pgdir,
-                     preauth=srv.max_stanza_size_preauth,
-                     handshake=srv.handshake_timeout,
-                     delay=srv.auth_failure_delay_ms,
-                     c2s=srv.c2s_port, admin=srv.admin_port,
-                     token=srv.token, c2s_policy=srv.c2s_policy_port,
-                     shaper_rate=srv.shaper_rate,
-                     shaper_burst=srv.shaper_burst)
-        logf = open(srv.log, "wb")
-        srv.proc = subprocess.Popen(
-            [XMPPD, "--config", srv.config], cwd=srv.dir,
-            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
-        wait_ready(srv)
-        yield srv
+        inst = Instance()
+        _current_server = inst.srv
+        yield inst.start()
     finally:
-        rc = stop_xmppd(srv)
-        if logf is not None:
-            logf.close()
-        sanitizer_report = find_sanitizer_report(srv.log)
-        if pg_started:
-            subprocess.run([PG_SH, "stop", pgdir], capture_output=True,
-                           timeout=60)
+        if inst is not None:
+            rc = inst.destroy()
         _current_server = None
-        keep = os.environ.get("XMPPD_TEST_KEEP")
-        if keep:
-            print("\nxmppd test dir kept: %s" % srv.dir)
-        else:
-            shutil.rmtree(srv.dir, ignore_errors=True)
-    if sanitizer_report:
+    if inst is not None and inst.sanitizer_report:
         pytest.fail("xmppd's log has a sanitizer report:\n%s"
-                    % sanitizer_report, pytrace=False)
+                    % inst.sanitizer_report, pytrace=False)
     # Reached only when the tests ran: a clean shutdown is part of the
     # contract (SIGTERM -> exit 0).
     if rc not in (None, 0):
         pytest.fail("xmppd exited with %r after SIGTERM" % rc,
+                    pytrace=False)
+
+
+@pytest.fixture
+def start_xmppd():
+    """Start extra private servers for one test: start_xmppd(extra_yaml)
+    returns a running Server whose config has extra_yaml appended (e.g.
+    "modules:\n  mod_vcard: {search: true}\n"); srv.instance.restart()
+    and .restart(kill=True) restart it on the same database.  Everything
+    is stopped at the end of the test."""
+    if os.environ.get("XMPPD_TEST_EXTERNAL"):
+        pytest.fail("this test starts its own xmppd: not possible with "
+                    "XMPPD_TEST_EXTERNAL", pytrace=False)
+    check_tools()
+    made = []
+
+    def start(extra_yaml=""):
+        inst = Instance(extra_yaml)
+        made.append(inst)
+        return inst.start()
+
+    yield start
+    reports = []
+    for inst in made:
+        inst.destroy()
+        if inst.sanitizer_report:
+            reports.append(inst.sanitizer_report)
+    if reports:
+        pytest.fail("xmppd's log has a sanitizer report:\n%s" % reports[0],
                     pytrace=False)
 
 

@@ -78,3 +78,19 @@ def test_missing_config_file(tmp_path):
     r = check_config(str(tmp_path / "nope.yml"))
     assert r.returncode != 0
     assert "nope.yml" in (r.stdout + r.stderr)
+
+
+async def test_extra_server_restarts_on_same_database(start_xmppd,
+                                                      event_loop):
+    """The start_xmppd fixture: a second server with more config keeps its
+    accounts across a kill -9 and a restart (PostgreSQL holds them)."""
+    from conftest import Clients, Users
+    srv = start_xmppd("modules:\n  mod_ping: {}\n")
+    u = Users(srv).new("keep")
+    srv.instance.restart(kill=True)
+    clients = Clients(srv, event_loop)
+    try:
+        c = await clients.login(u)
+        assert c.boundjid.bare == u.jid
+    finally:
+        await clients.close_all()
