@@ -22,6 +22,8 @@
 
 static struct xs_server server;
 static int exit_code;
+static unsigned startup_holds;
+static bool is_serving;
 static struct event *sig_term_ev, *sig_int_ev;
 
 struct xs_server *
@@ -86,6 +88,7 @@ main_fatal(const char *what)
 #define MAIN_DB_START_TRIES 30
 
 static void main_migrated(xs_rc rc, int version, void *udata);
+static int schema_version;
 static struct event *migrate_retry_ev;
 static int migrate_tries;
 
@@ -118,17 +121,45 @@ main_migrated(xs_rc rc, int version, void *udata)
         main_fatal("database migrations failed (see above)");
         return;
     }
+    schema_version = version;
+    xs_startup_hold();              /* the modules' loads cannot finish us */
     if (xs_modules_load_all(server.conf) != XS_OK) {
         main_fatal("a module failed to load");
         return;
     }
+    xs_startup_release(true);
+}
+
+static void
+main_serve(void)
+{
     if (xs_listeners_start(&server) != XS_OK ||
         xs_admin_http_start(&server) != XS_OK) {
         main_fatal("cannot open the listeners");
         return;
     }
+    is_serving = true;
     xs_log(XS_LOG_NOTICE, "xmppd %s ready: schema version %d, %zu host(s)",
-        XS_VERSION, version, server.conf->nhosts);
+        XS_VERSION, schema_version, server.conf->nhosts);
+}
+
+void
+xs_startup_hold(void)
+{
+    xs_assert(!is_serving);
+    startup_holds++;
+}
+
+void
+xs_startup_release(bool is_ok)
+{
+    xs_assert(startup_holds > 0);
+    if (!is_ok) {
+        main_fatal("a module could not load its state");
+        return;
+    }
+    if (--startup_holds == 0 && !server.is_stopping && exit_code == 0)
+        main_serve();
 }
 
 static int

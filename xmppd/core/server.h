@@ -29,4 +29,13 @@ struct xs_server {
 /* The process's server context; valid between start and exit. */
 struct xs_server *xs_server(void);
 
+/*
+ * Startup barrier: a module whose state must be loaded before clients are
+ * served (say, every block list) calls xs_startup_hold() from its init and
+ * xs_startup_release() when its load completes; the listeners open once
+ * every hold is released.  fail: the load failed, the start is abandoned.
+ */
+void xs_startup_hold(void);
+void xs_startup_release(bool is_ok);
+
 #endif

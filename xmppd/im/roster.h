@@ -1,0 +1,48 @@
+/*
+ * roster.h: what other modules may ask of the roster module (RFC 6121).
+ *
+ * Rosters live in memory while their owner has a bound session (loaded at
+ * bind, before the session reads on), and in PostgreSQL always.  These
+ * lookups read memory only: they never block and never touch the
+ * database, so they answer only for owners who are online.
+ */
+#ifndef XMPPD_IM_ROSTER_H
+#define XMPPD_IM_ROSTER_H
+
+#include "xmppd/core/xs.h"
+
+enum xs_sub {
+    XS_SUB_NONE,
+    XS_SUB_TO,          /* the owner sees the contact's presence */
+    XS_SUB_FROM,        /* the contact sees the owner's presence */
+    XS_SUB_BOTH,
+};
+
+struct xs_roster_item {
+    char        *contact;   /* owned: prepared bare JID */
+    char        *name;      /* owned; "" when none */
+    enum xs_sub  sub;
+    bool         ask_out;   /* the owner asked, no answer yet */
+    bool         ask_in;    /* the contact asked, no answer yet */
+    bool         approved;  /* pre-approved by the owner */
+    bool         is_item;   /* false: only a pending inbound request */
+    char       **groups;    /* owned */
+    size_t       ngroups;
+};
+
+struct xs_roster;
+
+/* The loaded roster of owner_bare, or NULL (owner offline or loading). */
+const struct xs_roster *xs_roster_loaded(const char *owner_bare);
+
+/* The item for contact_bare in r, or NULL. */
+const struct xs_roster_item *xs_roster_item(const struct xs_roster *r,
+                                 const char *contact_bare);
+
+/*
+ * Whether contact_bare is a contact of owner_bare: a roster item with a
+ * subscription in either direction.  false when the roster is not loaded.
+ */
+bool xs_roster_is_contact(const char *owner_bare, const char *contact_bare);
+
+#endif
