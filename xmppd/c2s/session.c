@@ -459,8 +459,15 @@ session_pump(struct xs_session *s)
             s->shaper_tokens -= n;
         err = xs_xml_feed(s->xml, chunk, (size_t)n);
         if (err != XS_STERR_NONE) {
+            struct xs_xml *x = s->xml;
+
             xs_slog(s, XS_LOG_INFO, "c2s: bad xml from ip=%s: %s", s->peer_ip,
                 xs_stream_err_name(err));
+            /* What was complete before the fault is the client's: handle
+             * it (the FIFO is bounded by what one chunk can hold). */
+            while (!s->is_closing && s->pause == 0 && s->xml == x &&
+                xs_xml_pop(x, &ev))
+                session_handle_event(s, &ev);
             xs_session_close(s, err, NULL);
             return;
         }
