@@ -85,18 +85,13 @@ c2s_send_features(struct xs_session *s)
     /* Written with the stream prefix, as every client expects. */
     {
         struct evbuffer *out = evbuffer_new();
-        size_t n;
 
         evbuffer_add(out, "<stream:features>", 17);
         for (struct xs_elem *c = xs_elem_first_elem(f); c != NULL;
             c = xs_elem_next_elem(c))
             xs_elem_serialize(c, XS_NS_STREAMS, out);
         evbuffer_add(out, "</stream:features>", 18);
-        n = evbuffer_get_length(out);
-        xml = xs_malloc(n + 1);
-        evbuffer_remove(out, xml, n);
-        xml[n] = '\0';
-        evbuffer_free(out);
+        xml = xs_evbuffer_take_string(out);
     }
     xs_session_send_raw(s, xml);
     xs_free(xml);

@@ -38,6 +38,24 @@ disco_from_owner(const struct xs_stanza_ctx *ctx)
         strcmp(ctx->to->bare, ctx->from->bare) == 0;
 }
 
+/* What both queries refuse: nodes (none exist yet), and an account's
+ * disco from anyone but its owner. */
+static enum xs_verdict
+disco_check(struct xs_stanza_ctx *ctx, const struct xs_elem *payload,
+    bool is_host)
+{
+    if (xs_elem_attr(payload, "node") != NULL) {
+        ctx->err = XS_SERR_ITEM_NOT_FOUND;
+        return XS_BOUNCE;
+    }
+    if (!is_host && !disco_from_owner(ctx)) {
+        /* TODO: contacts with a subscription (RFC 6121 roster). */
+        ctx->err = XS_SERR_SERVICE_UNAVAILABLE;
+        return XS_BOUNCE;
+    }
+    return XS_PASS;
+}
+
 static enum xs_verdict
 disco_on_info(struct xs_stanza_ctx *ctx, struct xs_elem *payload, void *state)
 {
@@ -45,16 +63,11 @@ disco_on_info(struct xs_stanza_ctx *ctx, struct xs_elem *payload, void *state)
     struct xs_stanza *r;
     struct xs_elem *q;
 
+    enum xs_verdict v = disco_check(ctx, payload, is_host);
+
     (void)state;
-    if (xs_elem_attr(payload, "node") != NULL) {
-        ctx->err = XS_SERR_ITEM_NOT_FOUND;
-        return XS_BOUNCE;
-    }
-    if (!is_host && !disco_from_owner(ctx)) {
-        /* TODO: contacts with a subscription (RFC 6121 roster, issue 3). */
-        ctx->err = XS_SERR_SERVICE_UNAVAILABLE;
-        return XS_BOUNCE;
-    }
+    if (v != XS_PASS)
+        return v;
     r = xs_stanza_iq_result(ctx->st);
     q = xs_elem_add_child(r->el, NS_DISCO_INFO, "query");
     if (is_host) {
@@ -75,15 +88,11 @@ disco_on_items(struct xs_stanza_ctx *ctx, struct xs_elem *payload,
     bool is_host = ctx->to != NULL && ctx->to->local == NULL;
     struct xs_stanza *r;
 
+    enum xs_verdict v = disco_check(ctx, payload, is_host);
+
     (void)state;
-    if (xs_elem_attr(payload, "node") != NULL) {
-        ctx->err = XS_SERR_ITEM_NOT_FOUND;
-        return XS_BOUNCE;
-    }
-    if (!is_host && !disco_from_owner(ctx)) {
-        ctx->err = XS_SERR_SERVICE_UNAVAILABLE;
-        return XS_BOUNCE;
-    }
+    if (v != XS_PASS)
+        return v;
     /* No items yet: components (MUC) will list themselves here. */
     r = xs_stanza_iq_result(ctx->st);
     xs_elem_add_child(r->el, NS_DISCO_ITEMS, "query");

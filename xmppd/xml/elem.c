@@ -598,21 +598,26 @@ xs_elem_serialize(const struct xs_elem *e, const char *parent_ns,
 }
 
 char *
-xs_elem_to_string(const struct xs_elem *e, const char *parent_ns)
+xs_evbuffer_take_string(struct evbuffer *b)
 {
-    struct evbuffer *b = evbuffer_new();
-    size_t len;
-    char *s;
+    size_t len = evbuffer_get_length(b);
+    char *s = xs_malloc(len + 1);
 
-    if (b == NULL)
-        xs_assert_fail("evbuffer_new", __FILE__, __LINE__);
-    xs_elem_serialize(e, parent_ns, b);
-    len = evbuffer_get_length(b);
-    s = xs_malloc(len + 1);
     evbuffer_remove(b, s, len);
     s[len] = '\0';
     evbuffer_free(b);
     return s;
+}
+
+char *
+xs_elem_to_string(const struct xs_elem *e, const char *parent_ns)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    if (b == NULL)
+        xs_assert_fail("evbuffer_new", __FILE__, __LINE__);
+    xs_elem_serialize(e, parent_ns, b);
+    return xs_evbuffer_take_string(b);
 }
 
 void

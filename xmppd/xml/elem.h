@@ -80,6 +80,8 @@ void  xs_elem_serialize(const struct xs_elem *e, const char *parent_ns,
           struct evbuffer *out);
 /* The same into a fresh NUL-terminated string (tests, logs); caller frees. */
 char *xs_elem_to_string(const struct xs_elem *e, const char *parent_ns);
+/* Drain b into a fresh NUL-terminated string and free b; caller frees. */
+char *xs_evbuffer_take_string(struct evbuffer *b);
 
 /*
  * Serializer details (added with elem.c):

@@ -238,8 +238,6 @@ xs_stream_error_xml(enum xs_stream_err e, const char *text)
 {
     struct evbuffer *b = evbuffer_new();
     struct xs_elem *cond;
-    size_t len;
-    char *s;
 
     if (b == NULL)
         xs_assert_fail("evbuffer_new", __FILE__, __LINE__);
@@ -258,12 +256,7 @@ xs_stream_error_xml(enum xs_stream_err e, const char *text)
         evbuffer_add(b, "</text>", 7);
     }
     evbuffer_add(b, "</stream:error>", 15);
-    len = evbuffer_get_length(b);
-    s = xs_malloc(len + 1);
-    evbuffer_remove(b, s, len);
-    s[len] = '\0';
-    evbuffer_free(b);
-    return s;
+    return xs_evbuffer_take_string(b);
 }
 
 void
