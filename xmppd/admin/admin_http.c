@@ -32,6 +32,7 @@
 #include "xmppd/core/conf.h"
 #include "xmppd/core/hooks.h"
 #include "xmppd/core/server.h"
+#include "xmppd/core/workers.h"
 #include "xmppd/xml/jid.h"
 
 #include <errno.h>
@@ -384,41 +385,78 @@ admin_secret_free(char *s)
     idn_free(s);
 }
 
+/* What to do with fresh credentials, on the loop. */
+typedef void admin_creds_fn(struct xs_admin_call *call,
+    const struct xs_account_creds *creds);
+
+/* A PBKDF2 derivation on a worker thread (twice 4096 rounds: a few ms). */
+struct admin_creds_job {
+    void                   *call_udata;
+    char                   *password;   /* owned, SASLprepped; wiped */
+    struct xs_account_creds creds;      /* wiped */
+    xs_rc                   rc;
+    admin_creds_fn         *then;
+};
+
+static void
+admin_creds_work(void *arg)
+{
+    struct admin_creds_job *j = arg;
+
+    j->rc = xs_scram_creds_derive(j->password, ADMIN_SCRAM_ITER, &j->creds);
+}
+
+static void
+admin_creds_done(void *arg)
+{
+    struct admin_creds_job *j = arg;
+    struct xs_admin_call *call = xs_admin_call_by_udata(j->call_udata);
+
+    admin_secret_free(j->password);
+    if (call != NULL && j->rc != XS_OK) {
+        xs_log(XS_LOG_ERR, "admin: command=%s cannot derive credentials: %s",
+            call->spec->name, xs_rc_str(j->rc));
+        xs_admin_call_fail(call, HTTP_INTERNAL, "Cannot derive credentials");
+    } else if (call != NULL) {
+        j->then(call, &j->creds);
+    }
+    sodium_memzero(&j->creds, sizeof(j->creds));
+    xs_free(j);
+}
+
 /*
- * Stored credentials from the password argument named arg.  false when
- * the call was answered (400) because the password is unusable.
+ * Stored credentials from the password argument named arg, derived off the
+ * loop; then() gets them.  The call is answered here (400, 503) when the
+ * password is unusable or the workers are saturated.
  */
-static bool
+static void
 admin_creds_from_arg(struct xs_admin_call *call, const char *arg,
-    struct xs_account_creds *creds)
+    admin_creds_fn *then)
 {
     const char *pw = xs_cmd_arg_str(call->args, arg);
+    struct admin_creds_job *j;
     char *prepped;
     xs_rc rc;
 
     if (pw[0] == '\0') {
         xs_admin_call_fail(call, HTTP_BADREQUEST, "Empty password");
-        return false;
+        return;
     }
     if (admin_saslprep(pw, &prepped) != XS_OK) {
         xs_admin_call_fail(call, HTTP_BADREQUEST,
             "Invalid password: refused by SASLprep");
-        return false;
+        return;
     }
-    /*
-     * TODO: PBKDF2 (twice 4096 rounds) costs a few milliseconds of the
-     * loop here; move it to the worker pool once it exists.
-     */
-    rc = xs_scram_creds_derive(prepped, ADMIN_SCRAM_ITER, creds);
-    admin_secret_free(prepped);
+    j = xs_calloc(1, sizeof(*j));
+    j->call_udata = xs_admin_call_udata(call);
+    j->password = prepped;
+    j->then = then;
+    rc = xs_work_submit(admin_creds_work, admin_creds_done, j);
     if (rc != XS_OK) {
-        sodium_memzero(creds, sizeof(*creds));
-        xs_log(XS_LOG_ERR, "admin: command=%s cannot derive credentials: %s",
-            call->spec->name, xs_rc_str(rc));
-        xs_admin_call_fail(call, HTTP_INTERNAL, "Cannot derive credentials");
-        return false;
+        admin_secret_free(j->password);
+        xs_free(j);
+        xs_admin_call_fail(call, HTTP_SERVUNAVAIL, "Server busy, try again");
     }
-    return true;
 }
 
 static int
@@ -450,18 +488,20 @@ admin_register_done(xs_rc rc, void *udata)
 }
 
 static void
-admin_register(struct xs_admin_call *call)
+admin_register_store(struct xs_admin_call *call,
+    const struct xs_account_creds *creds)
 {
-    struct xs_account_creds creds;
-    xs_rc rc;
+    xs_rc rc = xs_accounts_create(admin.srv->db, call->user, call->host,
+        creds, admin_register_done, xs_admin_call_udata(call));
 
-    if (!admin_creds_from_arg(call, "password", &creds))
-        return;
-    rc = xs_accounts_create(admin.srv->db, call->user, call->host, &creds,
-        admin_register_done, xs_admin_call_udata(call));
-    sodium_memzero(&creds, sizeof(creds));
     if (rc != XS_OK)
         xs_admin_call_fail_db(call, rc);
+}
+
+static void
+admin_register(struct xs_admin_call *call)
+{
+    admin_creds_from_arg(call, "password", admin_register_store);
 }
 
 static void
@@ -560,18 +600,20 @@ admin_change_password_done(xs_rc rc, void *udata)
 }
 
 static void
-admin_change_password(struct xs_admin_call *call)
+admin_change_password_store(struct xs_admin_call *call,
+    const struct xs_account_creds *creds)
 {
-    struct xs_account_creds creds;
-    xs_rc rc;
+    xs_rc rc = xs_accounts_set_creds(admin.srv->db, call->user, call->host,
+        creds, admin_change_password_done, xs_admin_call_udata(call));
 
-    if (!admin_creds_from_arg(call, "newpass", &creds))
-        return;
-    rc = xs_accounts_set_creds(admin.srv->db, call->user, call->host,
-        &creds, admin_change_password_done, xs_admin_call_udata(call));
-    sodium_memzero(&creds, sizeof(creds));
     if (rc != XS_OK)
         xs_admin_call_fail_db(call, rc);
+}
+
+static void
+admin_change_password(struct xs_admin_call *call)
+{
+    admin_creds_from_arg(call, "newpass", admin_change_password_store);
 }
 
 static void

@@ -9,11 +9,13 @@
 #include "xmppd/c2s/sasl.h"
 #include "xmppd/c2s/sm.h"
 #include "xmppd/core/server.h"
+#include "xmppd/core/workers.h"
 #include "xmppd/router.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <sodium.h>
 #include <string.h>
 
 #define NS_TLS     "urn:ietf:params:xml:ns:xmpp-tls"
@@ -197,6 +199,72 @@ struct c2s_creds_req {
     uint64_t sid;               /* the session may be gone by then */
 };
 
+/*
+ * PLAIN costs a PBKDF2 run with the stored iteration count: done by a
+ * worker thread, not the loop.  The job owns the SASL state meanwhile (the
+ * session is paused and has none), so a session closed in between frees
+ * nothing the worker still uses.
+ */
+struct c2s_plain_job {
+    uint64_t                sid;
+    struct xs_sasl         *sasl;       /* owned while in the job */
+    struct xs_account_creds creds;      /* wiped when done */
+    bool                    has_creds;
+    enum xs_sasl_status     status;
+};
+
+static void
+c2s_plain_work(void *arg)
+{
+    struct c2s_plain_job *j = arg;
+
+    j->status = xs_sasl_set_creds(j->sasl, j->has_creds ? &j->creds : NULL);
+}
+
+static void
+c2s_plain_done(void *arg)
+{
+    struct c2s_plain_job *j = arg;
+    struct xs_session *s = xs_session_by_id(j->sid);
+
+    sodium_memzero(&j->creds, sizeof(j->creds));
+    if (s == NULL || s->sasl != NULL) {
+        xs_sasl_free(j->sasl);
+        xs_free(j);
+        return;
+    }
+    s->sasl = j->sasl;
+    xs_session_resume(s);
+    c2s_sasl_act(s, j->status);
+    xs_free(j);
+}
+
+static void
+c2s_plain_check_later(struct xs_session *s, const struct xs_account_creds *c)
+{
+    struct c2s_plain_job *j = xs_calloc(1, sizeof(*j));
+    xs_rc rc;
+
+    j->sid = s->id;
+    j->sasl = s->sasl;
+    if (c != NULL) {
+        j->creds = *c;
+        j->has_creds = true;
+    }
+    s->sasl = NULL;
+    rc = xs_work_submit(c2s_plain_work, c2s_plain_done, j);
+    if (rc == XS_OK)
+        return;
+    /* Too many checks waiting: tell the client to come back later. */
+    xs_slog(s, XS_LOG_NOTICE, "c2s: PLAIN check refused: %s", xs_rc_str(rc));
+    s->sasl = j->sasl;
+    sodium_memzero(&j->creds, sizeof(j->creds));
+    xs_free(j);
+    xs_session_resume(s);
+    c2s_sasl_act(s, xs_sasl_fail(s->sasl,
+        XS_SASL_COND_TEMPORARY_AUTH_FAILURE));
+}
+
 static void
 c2s_creds_done(xs_rc rc, const struct xs_account_creds *c, void *udata)
 {
@@ -206,6 +274,11 @@ c2s_creds_done(xs_rc rc, const struct xs_account_creds *c, void *udata)
     xs_free(req);
     if (s == NULL || s->sasl == NULL)
         return;
+    if ((rc == XS_OK || rc == XS_ENOTFOUND) &&
+        xs_sasl_mech(s->sasl) == XS_SASL_PLAIN) {
+        c2s_plain_check_later(s, rc == XS_OK ? c : NULL);
+        return;                 /* still paused until the worker is done */
+    }
     xs_session_resume(s);
     if (rc == XS_OK)
         c2s_sasl_act(s, xs_sasl_set_creds(s->sasl, c));

@@ -782,6 +782,10 @@ static const struct conf_int_opt conf_int_opts[] = {
     { "auth_failure_delay_ms",
       offsetof(struct xs_conf, auth_failure_delay_ms), false, 0, 60000,
       CONF_INF_NO },
+    { "worker_threads", offsetof(struct xs_conf, worker_threads), false, 1,
+      64, CONF_INF_NO },
+    { "worker_queue_max", offsetof(struct xs_conf, worker_queue_max), true,
+      1, 1000000, CONF_INF_NO },
 };
 
 static xs_rc
@@ -1160,6 +1164,8 @@ conf_defaults(struct xs_conf *c)
     c->c2s_out_hard_limit = 8 * CONF_MIB;
     c->c2s_out_soft_seconds = 30;
     c->auth_failure_delay_ms = 1000;
+    c->worker_threads = 2;
+    c->worker_queue_max = 1024;
 }
 
 static xs_rc

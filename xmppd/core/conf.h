@@ -87,6 +87,10 @@ struct xs_conf {
     size_t   c2s_out_hard_limit;        /* default 8 MiB */
     int      c2s_out_soft_seconds;      /* default 30 */
     int      auth_failure_delay_ms;     /* default 1000 */
+    /* Threads for CPU-heavy work off the loop (PBKDF2 of PLAIN logins and
+     * password changes); jobs waiting beyond the queue are refused. */
+    int      worker_threads;            /* default 2 */
+    size_t   worker_queue_max;          /* default 1024 */
 
     struct xs_acl_conf acl;     /* acl, access_rules, shaper, shaper_rules */
     char    *s2s_access;        /* owned: access rule name; NULL: all */

@@ -9,6 +9,7 @@
 #include "xmppd/admin/admin_http.h"
 #include "xmppd/c2s/session.h"
 #include "xmppd/core/module.h"
+#include "xmppd/core/workers.h"
 #include "xmppd/net/listener.h"
 #include "xmppd/net/tls.h"
 
@@ -224,6 +225,11 @@ main(int argc, char **argv)
         xs_log(XS_LOG_ERR, "cannot create the event loop");
         return 1;
     }
+    if (xs_workers_start(server.base, (unsigned)server.conf->worker_threads,
+        server.conf->worker_queue_max) != XS_OK) {
+        xs_log(XS_LOG_ERR, "cannot start: worker threads");
+        return 1;
+    }
     if (server.conf->ncertfiles > 0 &&
         xs_tls_server_ctx_new((const char *const *)server.conf->certfiles,
             server.conf->ncertfiles, &server.tls) != XS_OK) {
@@ -251,6 +257,7 @@ main(int argc, char **argv)
     xs_log(XS_LOG_INFO, "xmppd %s starting with %s", XS_VERSION, conf_path);
     event_base_dispatch(server.base);
 
+    xs_workers_stop();              /* their done calls still see state */
     xs_listeners_stop();
     xs_admin_http_stop();
     xs_modules_unload_all();
