@@ -3,9 +3,10 @@ full JIDs, bare JIDs by priority, unavailable and unknown recipients,
 IQs to full JIDs, and presence between a user's own resources."""
 
 import uuid
+import xml.etree.ElementTree as ET
 
-from xmpp_util import (CLIENT_SOFTWARE, exchange_message, expect_nothing,
-                       next_item, send_iq_expect_error)
+from xmpp_util import (CLIENT_SOFTWARE, barrier, exchange_message,
+                       expect_nothing, next_item, send_iq_expect_error)
 
 
 def body():
@@ -59,24 +60,41 @@ async def test_bare_jid_equal_priorities_all_get_it(server, users, clients):
 
 async def test_negative_priority_gets_no_bare_message(server, users, clients):
     """RFC 6121 8.5.2.1.1: a negative priority never receives messages to
-    the bare JID; with nothing else online it is service-unavailable (no
-    offline storage yet)."""
+    the bare JID; with nothing else online the message is treated as for
+    an offline user: stored (XEP-0160), not delivered to that resource."""
     a = await clients.login(users.new("a"))
     bu = users.new("b")
     neg = await clients.login(bu, resource="neg", priority=-1)
     text = body()
     a.send_message(mto=bu.jid, mbody=text, mtype="chat")
-    err = await next_item(a.errors, what="message error")
-    assert err["error"]["condition"] == "service-unavailable", err
+    await barrier(a)
     await expect_nothing(neg.inbox, wait=0.2,
                          what="message on a negative priority")
+    assert server.api("get_offline_count", user=bu.name, host=bu.host) == 1
+    await expect_nothing(a.errors, wait=0.1, what="error to the sender")
 
 
-async def test_message_to_offline_user_bounces(server, users, clients):
+async def test_message_to_offline_user_is_stored(server, users, clients):
+    """RFC 6121 8.5.2.2.1: a message to an existing user with no available
+    resource is stored (the offline module), not bounced."""
     a = await clients.login(users.new("a"))
     offline = users.new("off")
-    text = body()
-    a.send_message(mto=offline.jid, mbody=text, mtype="chat")
+    a.send_message(mto=offline.jid, mbody=body(), mtype="chat")
+    await barrier(a)
+    await expect_nothing(a.errors, wait=0.1, what="error to the sender")
+    assert server.api("get_offline_count", user=offline.name,
+                      host=offline.host) == 1
+
+
+async def test_unstorable_message_to_offline_user_bounces(server, users,
+                                                          clients):
+    """A message that may not be stored (XEP-0334 no-store) to a user with
+    no available resource: service-unavailable from the user's JID."""
+    a = await clients.login(users.new("a"))
+    offline = users.new("off")
+    m = a.make_message(mto=offline.jid, mbody=body(), mtype="chat")
+    m.append(ET.Element("{urn:xmpp:hints}no-store"))
+    m.send()
     err = await next_item(a.errors, what="message error")
     assert err["type"] == "error"
     assert err["error"]["condition"] == "service-unavailable", err

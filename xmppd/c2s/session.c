@@ -24,6 +24,14 @@
 /* How long a closing stream may take to flush its last bytes. */
 #define SESSION_CLOSE_GRACE_MS 2000
 
+/* One xs_session_on_flushed() wait: due once out_drained reaches target. */
+struct xs_session_flush {
+    uint64_t                 target;
+    xs_session_flushed_fn   *cb;
+    void                    *udata;     /* borrowed, handed back */
+    struct xs_session_flush *next;      /* owned: the next (later) wait */
+};
+
 static void *sessions_by_id;            /* tsearch tree of live sessions */
 static size_t nsessions;                /* every session not yet reaped */
 static uint64_t next_id = 1;
@@ -62,9 +70,69 @@ xs_session_count(void)
     return nsessions;
 }
 
+/* Run the waits that are due, oldest first; with is_gone, all of them
+ * (as failed if not due). */
+static void
+session_flush_run(struct xs_session *s, bool is_gone)
+{
+    while (s->flush_waits != NULL &&
+        (is_gone || s->flush_waits->target <= s->out_drained)) {
+        struct xs_session_flush *w = s->flush_waits;
+
+        s->flush_waits = w->next;
+        w->cb(w->target <= s->out_drained, w->udata);
+        xs_free(w);
+    }
+}
+
+static void
+session_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    session_flush_run(arg, false);
+}
+
+/* Counts what leaves the output buffer; the waits run from the loop. */
+static void
+session_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+    struct xs_session *s = arg;
+
+    (void)buf;
+    s->out_drained += info->n_deleted;
+    if (s->flush_waits != NULL && s->flush_waits->target <= s->out_drained)
+        event_active(s->flush_ev, EV_TIMEOUT, 0);
+}
+
+void
+xs_session_on_flushed(struct xs_session *s, xs_session_flushed_fn *cb,
+    void *udata)
+{
+    struct xs_session_flush *w = xs_calloc(1, sizeof(*w)), **tail;
+
+    w->target = s->out_drained;
+    if (s->bev != NULL)
+        w->target += evbuffer_get_length(bufferevent_get_output(s->bev));
+    w->cb = cb;
+    w->udata = udata;
+    /* Targets never decrease: appending keeps the FIFO sorted. */
+    for (tail = &s->flush_waits; *tail != NULL; tail = &(*tail)->next)
+        ;
+    *tail = w;
+    if (s->flush_ev == NULL)
+        s->flush_ev = event_new(xs_server()->base, -1, 0, session_flush_cb,
+            s);
+    if (w->target <= s->out_drained)
+        event_active(s->flush_ev, EV_TIMEOUT, 0);
+}
+
 static void
 session_free(struct xs_session *s)
 {
+    session_flush_run(s, true);         /* before the buffer goes */
+    if (s->flush_ev != NULL)
+        event_free(s->flush_ev);
     if (s->bev != NULL)
         bufferevent_free(s->bev);
     if (!s->is_tls && s->fd >= 0)
@@ -149,6 +217,7 @@ session_setup_bev(struct xs_session *s)
 
     bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
         session_event_cb, s);
+    evbuffer_add_cb(bufferevent_get_output(s->bev), session_out_cb, s);
     bufferevent_setwatermark(s->bev, EV_READ, 0, XS_READ_HIWAT);
     if (s->state == XS_C2S_BOUND && conf->c2s_idle_timeout > 0) {
         struct timeval tv = { .tv_sec = conf->c2s_idle_timeout };

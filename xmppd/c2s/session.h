@@ -21,6 +21,7 @@
 struct bufferevent;
 struct event;
 struct xs_sasl;
+struct xs_session_flush;
 
 enum xs_c2s_state {
     XS_C2S_WAIT_STREAM,     /* waiting for the client's stream header */
@@ -66,6 +67,12 @@ struct xs_session {
     double                   shaper_tokens;     /* bytes we may still read */
     uint64_t                 shaper_ms;         /* last refill */
     struct sockaddr_storage  peer_addr;
+    uint64_t                 out_drained;   /* bytes ever taken from the
+                                               output buffer (written) */
+    struct xs_session_flush *flush_waits;   /* owned: FIFO of
+                                               xs_session_on_flushed() */
+    struct event            *flush_ev;  /* owned: runs the waits that
+                                           are due; NULL until the first */
     struct xs_session       *reap_next; /* borrowed: reap list link */
     void                    *mod_data[XS_MODULES_MAX];  /* per module */
 };
@@ -85,6 +92,19 @@ size_t             xs_session_count(void);      /* every connection */
 void xs_session_send(struct xs_session *s, struct xs_stanza *st);
 /* Queue raw, already serialized XML (stream-level elements). */
 void xs_session_send_raw(struct xs_session *s, const char *xml);
+
+/*
+ * Call cb(true, udata) once every byte queued to the client so far has
+ * left the output buffer (written to the socket, or to TLS, which wrote
+ * it to the socket), or cb(false, udata) if the session is freed first.
+ * Bytes queued later do not delay it.  cb runs later from the event loop,
+ * never from inside this call, exactly once; it gets no session pointer
+ * (keep s->id).  Written means handed to the kernel, not acknowledged by
+ * the client.
+ */
+typedef void xs_session_flushed_fn(bool is_written, void *udata);
+void xs_session_on_flushed(struct xs_session *s, xs_session_flushed_fn *cb,
+         void *udata);
 
 /* Stop and restart draining stanzas while async work is pending. */
 void xs_session_pause(struct xs_session *s);
