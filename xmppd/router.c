@@ -67,7 +67,12 @@ xs_router_finish(struct xs_stanza_ctx *ctx, enum xs_verdict v)
 void
 xs_router_reply(struct xs_stanza_ctx *ctx, struct xs_stanza *reply)
 {
-    (void)ctx;
+    /* A request with no 'to' went to the sender's own account (RFC 6120
+     * 10.3.3): the answer comes from that account's bare JID. */
+    if (xs_elem_attr(reply->el, "from") == NULL && ctx->from != NULL)
+        xs_elem_set_attr(reply->el, "from", ctx->from->bare);
+    if (xs_elem_attr(reply->el, "to") == NULL && ctx->from != NULL)
+        xs_elem_set_attr(reply->el, "to", ctx->from->full);
     xs_router_route(reply);
 }
 
