@@ -85,11 +85,33 @@ xs_modules_unload_all(void)
     }
 }
 
+static bool
+module_is_advertised(const struct loaded *l)
+{
+    return l->m->is_advertised == NULL || l->m->is_advertised(l->state);
+}
+
 void
 xs_modules_each_feature(void (*fn)(const char *feature, void *ud), void *ud)
 {
     for (size_t i = 0; i < nloaded; i++) {
+        if (!module_is_advertised(&loaded[i]))
+            continue;
         for (const char *const *f = loaded[i].m->features; f && *f; f++)
             fn(*f, ud);
+    }
+}
+
+void
+xs_modules_each_identity(
+    void (*fn)(const struct xs_disco_identity *id, void *ud), void *ud)
+{
+    for (size_t i = 0; i < nloaded; i++) {
+        const struct xs_disco_identity *id = loaded[i].m->identities;
+
+        if (!module_is_advertised(&loaded[i]))
+            continue;
+        for (; id != NULL && id->category != NULL; id++)
+            fn(id, ud);
     }
 }

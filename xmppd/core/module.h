@@ -17,6 +17,13 @@
 
 struct xs_admin_cmd;
 
+/* A disco identity (XEP-0030) the server's domains show for a module. */
+struct xs_disco_identity {
+    const char *category;       /* NULL ends a table */
+    const char *type;
+    const char *name;           /* NULL: none */
+};
+
 struct xs_module {
     const char                 *name;
     int                         abi;
@@ -29,6 +36,13 @@ struct xs_module {
     const struct xs_event_spec *events;     /* NULL-fn terminated, or NULL */
     const char *const          *features;   /* disco features, NULL ended */
     const struct xs_admin_cmd  *commands;   /* admin verbs (admin.h) */
+    /* Disco identities of the server's domains, category-NULL ended, or
+     * NULL. */
+    const struct xs_disco_identity *identities;
+    /* Optional: whether this module's features and identities are
+     * advertised, given the state init made (a service an option turns
+     * on, such as vCard search); NULL: always. */
+    bool                      (*is_advertised)(void *state);
 };
 
 /* Load every module of the static registry; on failure, unload what was
@@ -40,5 +54,9 @@ void  xs_modules_unload_all(void);
  * each one. */
 void  xs_modules_each_feature(void (*fn)(const char *feature, void *ud),
           void *ud);
+/* Every disco identity of the loaded modules, in load order (the same
+ * is_advertised filter). */
+void  xs_modules_each_identity(
+          void (*fn)(const struct xs_disco_identity *id, void *ud), void *ud);
 
 #endif

@@ -31,6 +31,12 @@ disco_add_identity(struct xs_elem *q, const char *category, const char *type,
         xs_elem_set_attr(id, "name", name);
 }
 
+static void
+disco_add_module_identity(const struct xs_disco_identity *id, void *ud)
+{
+    disco_add_identity(ud, id->category, id->type, id->name);
+}
+
 static bool
 disco_from_owner(const struct xs_stanza_ctx *ctx)
 {
@@ -72,6 +78,7 @@ disco_on_info(struct xs_stanza_ctx *ctx, struct xs_elem *payload, void *state)
     q = xs_elem_add_child(r->el, NS_DISCO_INFO, "query");
     if (is_host) {
         disco_add_identity(q, "server", "im", "xmppd");
+        xs_modules_each_identity(disco_add_module_identity, q);
         xs_modules_each_feature(disco_add_feature, q);
     } else {
         disco_add_identity(q, "account", "registered", NULL);
