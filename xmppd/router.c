@@ -83,28 +83,32 @@ router_send(struct xs_session *s, struct xs_stanza *st)
 }
 
 /* The available sessions of a bare JID with the highest non-negative
- * priority (RFC 6121 8.5.2.1.1); returns how many got st. */
+ * priority (RFC 6121 8.5.2.1.1); returns how many got st.  Sessions are
+ * chosen first, then sent to: a send may close one. */
 static size_t
 router_to_best(const char *bare, struct xs_stanza *st, bool all_nonneg)
 {
     size_t n, sent = 0;
-    struct xs_session *const *v = xs_sm_sessions(bare, &n);
+    uint64_t *ids = xs_sm_session_ids(bare, &n);
     int best = -1;
 
     for (size_t i = 0; i < n; i++) {
-        if (v[i]->is_available && v[i]->priority > best)
-            best = v[i]->priority;
+        struct xs_session *s = xs_session_by_id(ids[i]);
+
+        if (s != NULL && s->is_available && s->priority > best)
+            best = s->priority;
     }
-    if (best < 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!v[i]->is_available || v[i]->priority < 0)
+    for (size_t i = 0; best >= 0 && i < n; i++) {
+        struct xs_session *s = xs_session_by_id(ids[i]);
+
+        if (s == NULL || !s->is_available || s->priority < 0)
             continue;
-        if (all_nonneg || v[i]->priority == best) {
-            router_send(v[i], st);
+        if (all_nonneg || s->priority == best) {
+            router_send(s, st);
             sent++;
         }
     }
+    xs_free(ids);
     return sent;
 }
 
@@ -113,14 +117,17 @@ static size_t
 router_to_available(const char *bare, struct xs_stanza *st)
 {
     size_t n, sent = 0;
-    struct xs_session *const *v = xs_sm_sessions(bare, &n);
+    uint64_t *ids = xs_sm_session_ids(bare, &n);
 
     for (size_t i = 0; i < n; i++) {
-        if (v[i]->is_available) {
-            router_send(v[i], st);
+        struct xs_session *s = xs_session_by_id(ids[i]);
+
+        if (s != NULL && s->is_available) {
+            router_send(s, st);
             sent++;
         }
     }
+    xs_free(ids);
     return sent;
 }
 

@@ -104,6 +104,20 @@ xs_sm_sessions(const char *bare, size_t *n)
     return u ? u->v : NULL;
 }
 
+uint64_t *
+xs_sm_session_ids(const char *bare, size_t *n)
+{
+    struct xs_session *const *v = xs_sm_sessions(bare, n);
+    uint64_t *ids;
+
+    if (*n == 0)
+        return NULL;
+    ids = xs_calloc(*n, sizeof(ids[0]));
+    for (size_t i = 0; i < *n; i++)
+        ids[i] = v[i]->id;
+    return ids;
+}
+
 size_t
 xs_sm_count(void)
 {

@@ -35,7 +35,11 @@ void xs_sm_unbind(struct xs_session *s);
 /* The bound session of a full JID, or NULL. */
 struct xs_session *xs_sm_find(const struct xs_jid *full);
 /* Bound sessions of a bare JID (borrowed array, valid until the next bind
- * or unbind); NULL and *n = 0 when none. */
+ * or unbind); NULL and *n = 0 when none.  Do not send while walking it:
+ * a send may close a session, which changes the array. */
 struct xs_session *const *xs_sm_sessions(const char *bare, size_t *n);
+/* The ids of those sessions, copied (xs_free the array; NULL when none):
+ * for loops that send, looking each up with xs_session_by_id(). */
+uint64_t *xs_sm_session_ids(const char *bare, size_t *n);
 
 #endif

@@ -63,6 +63,10 @@ c2s_send_features(struct xs_session *s)
         xs_elem_add_child(f, NS_BIND, "bind");
         sess = xs_elem_add_child(f, NS_SESSION, "session");
         xs_elem_add_child(sess, NULL, "optional");
+        /* mod_roster: roster versioning (RFC 6121 2.6) and subscription
+         * pre-approval (3.4). */
+        xs_elem_add_child(f, "urn:xmpp:features:rosterver", "ver");
+        xs_elem_add_child(f, "urn:xmpp:features:pre-approval", "sub");
     } else {
         if (c2s_may_starttls(s)) {
             struct xs_elem *tls = xs_elem_add_child(f, NS_TLS, "starttls");
@@ -623,9 +627,16 @@ c2s_on_stanza(struct xs_session *s, struct xs_elem *el)
         return;
     }
     if (to_s != NULL && xs_jid_new(to_s, &to) != XS_OK) {
-        if (xs_stanza_may_bounce(st))
-            xs_session_send(s, xs_stanza_error_reply(st,
-                XS_SERR_JID_MALFORMED));
+        if (xs_stanza_may_bounce(st)) {
+            struct xs_stanza *err;
+
+            /* The error is the server's: it cannot come from the
+             * unparsable address, which no client could read back. */
+            xs_elem_set_attr(el, "to", NULL);
+            err = xs_stanza_error_reply(st, XS_SERR_JID_MALFORMED);
+            xs_elem_set_attr(err->el, "from", s->host);
+            xs_session_send(s, err);
+        }
         xs_stanza_unref(st);
         return;
     }

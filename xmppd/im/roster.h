@@ -45,4 +45,16 @@ const struct xs_roster_item *xs_roster_item(const struct xs_roster *r,
  */
 bool xs_roster_is_contact(const char *owner_bare, const char *contact_bare);
 
+/* ---- For the presence code of xmppd/im/ (presence.c) ---- */
+
+typedef void xs_roster_each_fn(const struct xs_roster_item *it, void *ud);
+
+/*
+ * Call fn for every entry of r, pending-only ones included (check
+ * is_item).  fn must not send or route anything (a send may close a
+ * session and free the roster): collect, then act.
+ */
+void xs_roster_each(const struct xs_roster *r, xs_roster_each_fn *fn,
+         void *ud);
+
 #endif

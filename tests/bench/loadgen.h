@@ -1,0 +1,258 @@
+/*
+ * loadgen.h: the XMPP load generator behind `make bench`.
+ *
+ * One process, one libevent loop, many client connections, each doing the
+ * real protocol (TCP, stream header, STARTTLS, TLS handshake, restart,
+ * SASL, restart, bind, initial presence).  Three scenarios: idle (memory
+ * per held session), chat (routed message rate and latency) and login (a
+ * login storm).  Results are one "RESULT key=value ..." line each (and a
+ * JSON object per line with --json), plus "# " lines for people.
+ *
+ * Pieces: client.c (one connection's state machine), batch.c (log many
+ * clients in with bounded concurrency), stats.c (latency samples, CPU and
+ * memory probes, result lines), idle.c, chat.c, login.c (the scenarios),
+ * loadgen.c (options and main).
+ */
+#ifndef XMPPD_TESTS_BENCH_LOADGEN_H
+#define XMPPD_TESTS_BENCH_LOADGEN_H
+
+#include "xmppd/core/xs.h"
+#include "xmppd/xml/elem.h"
+
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <sys/types.h>
+
+struct event_base;
+struct xs_scram_cache;
+
+enum lg_mech {
+    LG_MECH_SCRAM_SHA1,
+    LG_MECH_SCRAM_SHA256,
+    LG_MECH_PLAIN,
+    LG_MECH__COUNT
+};
+
+#define LG_AUX_MAX 32
+
+enum lg_mode {
+    LG_MODE_IDLE,
+    LG_MODE_CHAT,
+    LG_MODE_LOGIN,
+};
+
+struct lg_opts {
+    const char  *label;         /* borrowed: server name in results */
+    const char  *host;          /* borrowed: a 127.0.0.0/8 address */
+    int          port;
+    const char  *domain;        /* borrowed: stream 'to', SNI */
+    const char  *user_prefix;   /* borrowed: accounts are PREFIX<n> */
+    unsigned     user_first;    /* first account number */
+    unsigned     nusers;        /* accounts available from user_first */
+    const char  *password;      /* borrowed: the same for every account */
+    enum lg_mech mech;
+    bool         use_tls;       /* STARTTLS (the normal case) */
+    const char  *cafile;        /* borrowed: verify the server; NULL: no */
+    pid_t        server_pid;    /* 0: no RSS or CPU probe */
+    pid_t        aux_pids[LG_AUX_MAX];  /* the server's helpers (its
+                                   database): CPU reported as aux_cpu */
+    unsigned     naux;
+    int          server_core;   /* -1: no core busy probe */
+    bool         json;
+    enum lg_mode mode;
+    unsigned     sessions;      /* idle: N */
+    unsigned     pairs;         /* chat: P */
+    double       rate;          /* chat msgs/s or login logins/s; start
+                                   rate with find_max */
+    double       rate_max;      /* find_max: never offer more */
+    double       duration;      /* measured seconds (per step) */
+    double       warmup;        /* seconds before measuring (per step) */
+    double       hold;          /* idle: seconds to hold the sessions */
+    bool         find_max;
+    double       p99_limit_ms;  /* find_max: pass only below this */
+    unsigned     concurrency;   /* logins in flight (set-up, idle) */
+    unsigned     max_inflight;  /* login storm: connections open at once */
+    double       timeout;       /* seconds for one login */
+};
+
+/* Everything a scenario shares. */
+struct lg_ctx {
+    const struct lg_opts  *opts;        /* borrowed */
+    struct event_base     *base;        /* owned */
+    SSL_CTX               *ssl_ctx;     /* owned; NULL without TLS */
+    struct xs_scram_cache *cache;       /* owned */
+    struct sockaddr_in     addr;        /* the server */
+    uint64_t               nclients;    /* made so far: resource names */
+    char                   tls_info[64];    /* version/cipher seen */
+};
+
+/* Monotonic nanoseconds. */
+uint64_t lg_now_ns(void);
+
+/* ---- client.c: one connection -------------------------------------- */
+
+enum lg_end {
+    LG_END_OK,          /* a close we asked for completed */
+    LG_END_FAILED,      /* anything else: see why */
+};
+
+struct lg_client;
+
+struct lg_client_ops {
+    /* Bound, initial presence sent.  May close the client, never free
+     * it. */
+    void (*on_bound)(struct lg_client *c);
+    /* A stanza once bound (el borrowed; valid during the call).  May
+     * close the client, never free it. */
+    void (*on_stanza)(struct lg_client *c, const struct xs_elem *el);
+    /* The connection is gone; called once.  The callee usually frees the
+     * client; the client code touches nothing after this call. */
+    void (*on_end)(struct lg_client *c, enum lg_end how, const char *why);
+};
+
+struct lg_client {
+    struct lg_ctx              *ctx;    /* borrowed */
+    const struct lg_client_ops *ops;    /* borrowed */
+    void                       *udata;  /* borrowed: the scenario's */
+    unsigned                    idx;    /* the scenario's index */
+    char                       *user;   /* owned: localpart */
+    char                       *jid;    /* owned: bound full JID, or NULL */
+    uint64_t                    t_start;    /* ns: connect started */
+    uint64_t                    t_bound;    /* ns: bind result, or 0 */
+    int                         state;      /* client.c's enum */
+    bool                        is_tls;
+    bool                        is_authed;
+    bool                        got_close;  /* peer sent </stream:stream> */
+    int                         sasl_step;  /* client.c's enum */
+    int                         fd;         /* -1 once closed */
+    struct bufferevent         *bev;        /* owned */
+    struct xs_xml              *xml;        /* owned */
+    struct xs_scram_client     *scram;      /* owned */
+};
+
+/* A new, unconnected client for account number user_no. */
+struct lg_client *lg_client_new(struct lg_ctx *ctx, unsigned user_no,
+    const struct lg_client_ops *ops, void *udata);
+/* Connect and log in; failures arrive through on_end (also when this
+ * returns XS_EIO: then on_end has already run). */
+xs_rc lg_client_start(struct lg_client *c);
+/* Queue raw XML on a bound client. */
+void  lg_client_send(struct lg_client *c, const char *xml, size_t len);
+/* Close the stream cleanly: </stream:stream>, wait for the server's. */
+void  lg_client_close(struct lg_client *c);
+/* Drop the connection at once (no on_end) and free; NULL is a no-op. */
+void  lg_client_free(struct lg_client *c);
+bool  lg_client_is_bound(const struct lg_client *c);
+
+/* ---- batch.c: log many in ------------------------------------------ */
+
+/* Log in n clients (accounts user_first .. user_first+n-1, wrapping over
+ * nusers) with at most `concurrency` handshakes in flight.  With
+ * close_after, each is closed cleanly once bound and freed; otherwise
+ * out[i] holds client i (NULL if it failed).  Returns XS_OK when every
+ * login succeeded within the deadline; *failed counts the others. */
+struct lg_samples;
+xs_rc lg_batch_login(struct lg_ctx *ctx, unsigned n, unsigned first,
+    unsigned concurrency, bool close_after, struct lg_client **out,
+    struct lg_samples *login_ms, unsigned *failed);
+/* Close every non-NULL client cleanly, wait (at most timeout_s), free. */
+void  lg_batch_close(struct lg_ctx *ctx, struct lg_client **v, unsigned n,
+    double timeout_s);
+/* Run the loop for s seconds. */
+void  lg_sleep(struct lg_ctx *ctx, double s);
+/* Run the loop until *flag is true or s seconds have passed; true when
+ * the flag was set. */
+bool  lg_run_until(struct lg_ctx *ctx, const bool *flag, double s);
+
+/* ---- stats.c -------------------------------------------------------- */
+
+struct lg_samples {
+    uint32_t *v;        /* owned: microseconds */
+    size_t    n, cap;
+};
+
+void   lg_samples_init(struct lg_samples *s);
+void   lg_samples_fini(struct lg_samples *s);
+void   lg_samples_reset(struct lg_samples *s);
+void   lg_samples_add_ns(struct lg_samples *s, uint64_t ns);
+/* Nearest-rank percentile (0..100) in milliseconds; 0 when empty.  Sorts
+ * the samples in place. */
+double lg_samples_pct_ms(struct lg_samples *s, double pct);
+
+/* Resident set of a process in KiB; -1 when unreadable. */
+long   lg_rss_kb(pid_t pid);
+/* CPU seconds (user + system) of a process; -1 when unreadable. */
+double lg_proc_cpu_s(pid_t pid);
+/* CPU seconds used by this process. */
+double lg_self_cpu_s(void);
+
+/* Busy fraction of one core between two readings. */
+struct lg_core_snap {
+    unsigned long long busy, total;
+};
+bool   lg_core_snap(int core, struct lg_core_snap *out);
+double lg_core_busy(const struct lg_core_snap *a,
+    const struct lg_core_snap *b);
+
+/* CPU use of the generator, the server and its core over a window. */
+struct lg_cpu_window {
+    uint64_t            t;      /* ns */
+    double              self_s, server_s, aux_s;
+    struct lg_core_snap core;
+    bool                has_core;
+};
+void lg_cpu_window_start(const struct lg_ctx *ctx, struct lg_cpu_window *w);
+/* Fractions of one core over the window; -1 when unknown. */
+struct lg_cpu_use {
+    double gen;         /* this process */
+    double server;      /* --server-pid */
+    double aux;         /* the --aux-pid processes together */
+    double core;        /* --server-core, from /proc/stat (tick-sampled:
+                           may alias with a 1 ms send schedule) */
+};
+void lg_cpu_window_end(const struct lg_ctx *ctx,
+    const struct lg_cpu_window *w, struct lg_cpu_use *use);
+/* Run the loop until the server uses less than 10% of a core over half a
+ * second (it may still be working off an overload), at most max_s. */
+void lg_settle(struct lg_ctx *ctx, double max_s);
+
+/* One result line: RESULT key=value ... (and JSON with --json). */
+struct lg_result {
+    char   text[2048];
+    size_t tlen;
+    char   json[3072];
+    size_t jlen;
+    bool   is_full;
+    bool   is_json;
+};
+
+void lg_result_init(struct lg_result *r, const struct lg_ctx *ctx,
+    const char *scenario);
+void lg_result_str(struct lg_result *r, const char *key, const char *val);
+void lg_result_int(struct lg_result *r, const char *key, long long val);
+void lg_result_num(struct lg_result *r, const char *key, double val,
+    int decimals);
+void lg_result_emit(struct lg_result *r);
+
+/* A human line ("# ...") on stdout. */
+void lg_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- the scenarios -------------------------------------------------- */
+
+/* One step of a scenario at `rate`; true when it passed. */
+typedef bool lg_step_fn(struct lg_ctx *ctx, void *arg, double rate);
+
+/*
+ * The highest passing rate: from opts->rate, double until a step fails
+ * (or rate_max is reached), then bisect until the passing and the failing
+ * rate are within 10%.  At most LG_FIND_MAX_STEPS steps; 0 when none
+ * passed.
+ */
+#define LG_FIND_MAX_STEPS 14
+double lg_find_max(struct lg_ctx *ctx, lg_step_fn *fn, void *arg);
+
+int lg_run_idle(struct lg_ctx *ctx);
+int lg_run_chat(struct lg_ctx *ctx);
+int lg_run_login(struct lg_ctx *ctx);
+
+#endif
