@@ -72,11 +72,13 @@ lg_settle(struct lg_ctx *ctx, double max_s)
 
 /* ---- logging many in ------------------------------------------------ */
 
+#define BATCH_MAX_FAILED 10
+
 struct batch {
     struct lg_ctx     *ctx;             /* borrowed */
     unsigned           n, first, concurrency;
     bool               close_after;
-    struct lg_client **out;             /* borrowed; may be NULL */
+    struct lg_client **v;               /* the caller's out, or owned */
     struct lg_samples *login_ms;        /* borrowed; may be NULL */
     unsigned           next, inflight, bound, failed, ended;
     bool               is_done;
@@ -137,8 +139,7 @@ batch_on_end(struct lg_client *c, enum lg_end how, const char *why)
     } else if (how != LG_END_OK && b->first_err[0] == '\0') {
         snprintf(b->first_err, sizeof(b->first_err), "close: %s", why);
     }
-    if (b->out != NULL)
-        b->out[c->idx] = NULL;
+    b->v[c->idx] = NULL;
     lg_client_free(c);
     batch_fill(b);
     batch_check(b);
@@ -155,6 +156,12 @@ batch_fill(struct batch *b)
 {
     const struct lg_opts *o = b->ctx->opts;
 
+    /* Many failures mean a broken set-up (a limit, wrong accounts):
+     * stop starting logins rather than wait out thousands of timeouts. */
+    if (b->failed > BATCH_MAX_FAILED && b->failed * 10 > b->n) {
+        b->n = b->next;
+        return;
+    }
     while (b->next < b->n && b->inflight < b->concurrency) {
         unsigned i = b->next++;
         unsigned user = o->user_first + (b->first - o->user_first + i) %
@@ -162,8 +169,7 @@ batch_fill(struct batch *b)
         struct lg_client *c = lg_client_new(b->ctx, user, &batch_ops, b);
 
         c->idx = i;
-        if (b->out != NULL)
-            b->out[i] = c;
+        b->v[i] = c;
         b->inflight++;
         (void)lg_client_start(c);       /* a failure comes via on_end */
     }
@@ -184,31 +190,34 @@ lg_batch_login(struct lg_ctx *ctx, unsigned n, unsigned first,
     b.first = first;
     b.concurrency = concurrency > 0 ? concurrency : 1;
     b.close_after = close_after;
-    b.out = out;
+    b.v = out != NULL ? out : xs_calloc(n, sizeof(*b.v));
     b.login_ms = login_ms;
-    if (out != NULL)
-        memset(out, 0, n * sizeof(out[0]));
+    memset(b.v, 0, n * sizeof(b.v[0]));
     batch_fill(&b);
     batch_check(&b);
-    if (!lg_run_until(ctx, &b.is_done, limit)) {
+    if (!b.is_done && !lg_run_until(ctx, &b.is_done, limit))
         lg_say("login batch did not finish in %.0f s: %u of %u bound, "
             "%u failed", limit, b.bound, n, b.failed);
-        b.failed += n - b.bound - b.failed;
-    }
+    if (b.n < n)
+        lg_say("login batch stopped after %u failures", b.failed);
+    /* Failed, unfinished or never started. */
+    b.failed = n - b.bound;
     *failed = b.failed;
     if (b.failed > 0)
         lg_say("%u of %u logins failed; first: %s", b.failed, n,
             b.first_err);
-    /* Held clients still point at b: the caller sets their ops next;
-     * unfinished ones are dropped here. */
-    if (out != NULL) {
-        for (unsigned i = 0; i < n; i++) {
-            if (out[i] != NULL && !lg_client_is_bound(out[i])) {
-                lg_client_free(out[i]);
-                out[i] = NULL;
-            }
+    /* Held clients still point at b: the caller sets their ops next.
+     * Anything else still open (unfinished, or closing after a timeout)
+     * would call back into b: drop it now. */
+    for (unsigned i = 0; i < n; i++) {
+        if (b.v[i] != NULL && (out == NULL || close_after ||
+            !lg_client_is_bound(b.v[i]))) {
+            lg_client_free(b.v[i]);
+            b.v[i] = NULL;
         }
     }
+    if (out == NULL)
+        xs_free(b.v);
     return b.failed == 0 ? XS_OK : XS_EIO;
 }
 

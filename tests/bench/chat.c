@@ -200,6 +200,7 @@ chat_emit(struct chat *ch, const char *scenario, const struct chat_step *s)
     lg_result_num(&r, "server_cpu", s->cpu.server, 2);
     lg_result_num(&r, "aux_cpu", s->cpu.aux, 2);
     lg_result_num(&r, "core_busy", s->cpu.core, 2);
+    lg_result_num(&r, "core_other", lg_cpu_other(&s->cpu), 2);
     lg_result_num(&r, "gen_lag_ms", s->max_lag_ms, 1);
     lg_result_num(&r, "duration", o->duration, 1);
     lg_result_str(&r, "pass", s->is_pass ? "yes" : "no");
@@ -259,6 +260,7 @@ chat_step_run(struct lg_ctx *ctx, void *arg, double rate)
         "%.0f%% -> %s", o->label, rate, s.delivered, s.p50, s.p99,
         s.pmax, s.lost, s.cpu.gen * 100, s.cpu.server * 100,
         s.is_pass ? "pass" : "FAIL");
+    lg_cpu_warn(ctx, &s.cpu);
     if (s.dropped > 0)
         lg_say("chat: %u sessions dropped; first: %s", s.dropped,
             ch->first_err);

@@ -212,6 +212,14 @@ struct lg_cpu_use {
 };
 void lg_cpu_window_end(const struct lg_ctx *ctx,
     const struct lg_cpu_window *w, struct lg_cpu_use *use);
+/* Server core time not used by the server or its aux processes (other
+ * work on the machine, or interrupts); -1 when unknown. */
+double lg_cpu_other(const struct lg_cpu_use *use);
+/* Warn ("# warning: ...") when other work took more than LG_OTHER_WARN of
+ * the server's core, or the generator more than LG_GEN_WARN of its own. */
+#define LG_OTHER_WARN 0.15
+#define LG_GEN_WARN   0.95
+void lg_cpu_warn(const struct lg_ctx *ctx, const struct lg_cpu_use *use);
 /* Run the loop until the server uses less than 10% of a core over half a
  * second (it may still be working off an overload), at most max_s. */
 void lg_settle(struct lg_ctx *ctx, double max_s);

@@ -186,6 +186,7 @@ storm_emit(struct storm *st, const char *scenario,
     lg_result_num(&r, "server_cpu", s->cpu.server, 2);
     lg_result_num(&r, "aux_cpu", s->cpu.aux, 2);
     lg_result_num(&r, "core_busy", s->cpu.core, 2);
+    lg_result_num(&r, "core_other", lg_cpu_other(&s->cpu), 2);
     lg_result_int(&r, "users", o->nusers);
     lg_result_num(&r, "duration", o->duration, 1);
     lg_result_str(&r, "pass", s->is_pass ? "yes" : "no");
@@ -245,6 +246,7 @@ storm_step_run(struct lg_ctx *ctx, void *arg, double rate)
         "server %.0f%%, aux %.0f%% -> %s", o->label, rate, s.completed,
         s.p50, s.p99, s.failed_win, s.skipped_win, s.cpu.gen * 100,
         s.cpu.server * 100, s.cpu.aux * 100, s.is_pass ? "pass" : "FAIL");
+    lg_cpu_warn(ctx, &s.cpu);
     if (st->first_err[0] != '\0')
         lg_say("login: first failure: %s", st->first_err);
     if (s.is_pass && s.rate > st->best.rate)

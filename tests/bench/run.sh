@@ -56,6 +56,7 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 [ -x "$XMPPD" ] || die "$XMPPD is missing (run make bench)"
 [ -x "$LOADGEN" ] || die "$LOADGEN is missing (run make bench)"
 command -v taskset >/dev/null || die "taskset is missing (util-linux)"
+command -v setpriv >/dev/null || die "setpriv is missing (util-linux)"
 PY=/usr/bin/python3
 [ -x "$PY" ] || die "/usr/bin/python3 is missing"
 case " $SERVERS " in
@@ -286,7 +287,10 @@ EOF
 prosody_start() {
     local i
     rm -f "$BASE/prosody/prosody.pid"
-    taskset -c "$SERVER_CORE" runuser -u prosody -- prosody -F \
+    # setpriv, not runuser: runuser's PAM session (pam_limits) would put
+    # the descriptor limit back to 1024.
+    HOME=$BASE/prosody taskset -c "$SERVER_CORE" setpriv --reuid prosody \
+        --regid prosody --init-groups prosody -F \
         --config "$BASE/prosody/prosody.cfg.lua" \
         >>"$BASE/prosody/stdout.log" 2>&1 &
     for i in $(seq 200); do
@@ -296,6 +300,9 @@ prosody_start() {
     PROSODY_PID=$(cat "$BASE/prosody/prosody.pid" 2>/dev/null || true)
     [ -n "$PROSODY_PID" ] && wait_port "$PROSODY_C2S" 20 ||
         die "Prosody did not start; see $BASE/prosody/"
+    nofile=$(awk '/^Max open files/ {print $4}' "/proc/$PROSODY_PID/limits")
+    [ "$nofile" -ge "$need" ] ||
+        die "Prosody may open only $nofile files; $need needed"
 }
 
 prosody_restart() {
@@ -379,9 +386,10 @@ def pick(server, scenario, **want):
 
 def num(r, key):
     try:
-        return float(r[key]) if r is not None else None
+        v = float(r[key]) if r is not None else None
     except (KeyError, ValueError):
         return None
+    return None if v is None or v < 0 else v
 
 def fmt(v, nd=1):
     return "-" if v is None else "%.*f" % (nd, v)
@@ -416,6 +424,8 @@ row("  generator CPU at that rate", [num(r, "gen_cpu") for r in chat], 2,
     ">= 0.95: generator-bound")
 row("  server CPU at that rate", [num(r, "server_cpu") for r in chat], 2,
     "xmppd process / prosody process")
+row("  core 0 busy with other work", [num(r, "core_other") for r in chat], 2,
+    "> 0.15: disturbed")
 row("logins/s at p99 <= 100 ms (one core)",
     [num(r, "rate") for r in login], 0, "xmppd >= 3x prosody")
 row("  p50 login time at that rate (ms)", [num(r, "p50_ms") for r in login])
@@ -426,6 +436,8 @@ row("  server CPU at that rate", [num(r, "server_cpu") for r in login], 2,
     "the server process")
 row("  its PostgreSQL CPU at that rate", [num(r, "aux_cpu") for r in login],
     2, "xmppd only (pinned to the same core)")
+row("  core 0 busy with other work", [num(r, "core_other") for r in login],
+    2, "> 0.15: disturbed")
 print("\n".join(lines))
 
 def ratio(a, b):

@@ -221,6 +221,31 @@ lg_cpu_window_end(const struct lg_ctx *ctx, const struct lg_cpu_window *w,
         use->core = lg_core_busy(&w->core, &snap);
 }
 
+double
+lg_cpu_other(const struct lg_cpu_use *use)
+{
+    double other;
+
+    if (use->core < 0 || use->server < 0)
+        return -1;
+    other = use->core - use->server - (use->aux > 0 ? use->aux : 0);
+    return other > 0 ? other : 0;
+}
+
+void
+lg_cpu_warn(const struct lg_ctx *ctx, const struct lg_cpu_use *use)
+{
+    double other = lg_cpu_other(use);
+
+    if (other > LG_OTHER_WARN)
+        lg_say("warning: core %d spent %.0f%% on other work during the "
+            "window: the figure is disturbed", ctx->opts->server_core,
+            other * 100);
+    if (use->gen > LG_GEN_WARN)
+        lg_say("warning: the generator used %.0f%% of its core: the "
+            "figure may be the generator's limit", use->gen * 100);
+}
+
 /* ---- output --------------------------------------------------------- */
 
 void

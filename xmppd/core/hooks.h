@@ -32,6 +32,10 @@ enum xs_hook_point {
     XS_HOOK_C2S_OUT,    /* about to be written to a local client */
     XS_HOOK_OFFLINE,    /* a message to an account with no available
                            resource (offline storage takes it here) */
+    XS_HOOK_S2S_IN,     /* from a remote server (its domain authenticated),
+                           before routing: trust flags, the gate */
+    XS_HOOK_S2S_OUT,    /* about to be sent to a remote server: trust flags
+                           are added here */
     XS_HOOK__COUNT
 };
 
