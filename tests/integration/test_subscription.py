@@ -9,7 +9,7 @@ from conftest import User
 from im_util import (admin_roster, drain, expect_presence, login,
                      next_push, no_presence, no_push, roster_get,
                      roster_items)
-from xmpp_util import hard_close, next_item
+from xmpp_util import hard_close, next_item, wait_for_rows
 
 
 async def two_each(clients, au, bu):
@@ -247,6 +247,10 @@ async def test_unanswered_request_survives_restart(start_xmppd, event_loop):
         a = await login(cs, au, priority=1)
         a.send_presence(pto=bu.jid, ptype="subscribe")
         await next_push(a, bu.jid)
+        # The push confirms a's side; b's stored request is b's own write,
+        # committed right after: wait for it, then crash the server.
+        await wait_for_rows(srv, "SELECT 1 FROM roster_items WHERE "
+                            "username = '%s' AND ask_in" % bu.name)
         srv.instance.restart(kill=True)
         b = await login(cs, bu, priority=1)
         await expect_presence(b, "subscribe", au.jid)

@@ -285,3 +285,31 @@ async def exchange_message(a, b, timeout=TIMEOUT):
         if msg["body"] == body:
             assert msg["from"].full == a.boundjid.full, msg
             return msg
+
+
+def psql_rows(srv, sql):
+    """Rows of sql run on the private PostgreSQL of a server started by the
+    suite (srv.instance), each a list of column strings."""
+    import subprocess
+    assert getattr(srv, "instance", None) is not None, \
+        "needs a server with its own database (not XMPPD_TEST_EXTERNAL)"
+    r = subprocess.run(
+        ["psql", "-h", srv.instance.pgdir, "-U", "xmppd", "-d", "xmppd",
+         "-v", "ON_ERROR_STOP=1", "-AtX", "-F", "\t", "-c", sql],
+        capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    return [line.split("\t") for line in r.stdout.splitlines() if line]
+
+
+async def wait_for_rows(srv, sql, timeout=TIMEOUT):
+    """Poll sql until it returns a row (the server commits asynchronously);
+    AssertionError after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = psql_rows(srv, sql)
+        if rows:
+            return rows
+        if time.monotonic() > deadline:
+            raise AssertionError("no row within %.1f s for: %s"
+                                 % (timeout, sql))
+        await asyncio.sleep(0.05)
