@@ -3,7 +3,7 @@
 CC       ?= gcc
 BUILD    ?= build
 PKGS      = libevent libevent_openssl libevent_pthreads expat openssl \
-            libsodium libpq yaml-0.1 jansson libidn libidn2
+            libsodium libpq yaml-0.1 jansson libidn libidn2 libcares
 CSTD      = -std=c11 -D_GNU_SOURCE
 WARN      = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Werror=implicit-function-declaration

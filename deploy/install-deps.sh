@@ -4,7 +4,8 @@
 set -eu
 
 BUILD="gcc make pkg-config libssl-dev libsodium-dev libexpat1-dev libpq-dev
-libevent-dev libyaml-dev libjansson-dev libcmocka-dev libidn11-dev libidn2-dev"
+libevent-dev libyaml-dev libjansson-dev libcmocka-dev libidn11-dev libidn2-dev
+libc-ares-dev"
 RUN="openssl postgresql python3 python3-pytest python3-slixmpp iproute2
 util-linux procps"
 PEERS="prosody prosody-modules ejabberd dnsmasq-base"

@@ -5,6 +5,7 @@
 #include "xmppd/c2s/sm.h"
 #include "xmppd/core/iq.h"
 #include "xmppd/core/server.h"
+#include "xmppd/s2s/s2s.h"
 
 #include <string.h>
 
@@ -253,12 +254,8 @@ router_dispatch(struct xs_stanza_ctx *ctx)
         return v;
     if (ctx->to == NULL)
         return router_to_account(ctx);
-    if (!xs_conf_is_local_host(xs_server()->conf, ctx->to->domain)) {
-        /* TODO: s2s (issue 4) takes remote domains here. */
-        ctx->err = XS_SERR_REMOTE_SERVER_NOT_FOUND;
-        ctx->why = "no route to a remote domain yet";
-        return XS_BOUNCE;
-    }
+    if (!xs_conf_is_local_host(xs_server()->conf, ctx->to->domain))
+        return xs_s2s_route(ctx);
     if (ctx->to->local == NULL)
         return router_to_server(ctx);
     return router_to_account(ctx);
@@ -277,6 +274,23 @@ xs_router_from_client(struct xs_session *s, struct xs_stanza *st,
     if (v == XS_PASS)
         v = router_dispatch(&ctx);
     xs_router_finish(&ctx, v);
+    xs_jid_free(to);
+}
+
+void
+xs_router_from_remote(struct xs_stanza *st, struct xs_jid *from,
+    struct xs_jid *to)
+{
+    struct xs_stanza_ctx ctx = {
+        .st = st, .from = from, .to = to, .kind = st->kind,
+    };
+    enum xs_verdict v;
+
+    v = xs_hook_run(XS_HOOK_S2S_IN, &ctx);
+    if (v == XS_PASS)
+        v = router_dispatch(&ctx);
+    xs_router_finish(&ctx, v);
+    xs_jid_free(from);
     xs_jid_free(to);
 }
 

@@ -25,6 +25,14 @@ void xs_router_from_client(struct xs_session *s, struct xs_stanza *st,
          struct xs_jid *to);
 
 /*
+ * A stanza from a remote server, on an s2s stream that authenticated
+ * from->domain: runs XS_HOOK_S2S_IN, then routes as for a local sender
+ * (ctx->origin NULL).  Takes ownership of st, from and to.
+ */
+void xs_router_from_remote(struct xs_stanza *st, struct xs_jid *from,
+         struct xs_jid *to);
+
+/*
  * A stanza the server or a module originates (or an error reply): 'from'
  * and 'to' attributes must be set and valid.  Takes ownership of st.
  */

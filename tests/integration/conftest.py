@@ -340,8 +340,10 @@ class Instance:
     `server` or for a test that needs another configuration (start_xmppd).
     """
 
-    def __init__(self, extra_yaml=""):
+    def __init__(self, extra_yaml="", domain=DOMAIN, s2s_port=0):
         srv = Server()
+        srv.domain = domain
+        srv.s2s_port = s2s_port
         srv.dir = tempfile.mkdtemp(prefix="xmppd-it-")
         # PostgreSQL runs as the postgres user: it must reach DIR/pg.
         os.chmod(srv.dir, 0o755)
@@ -360,8 +362,8 @@ class Instance:
         run_checked([PG_SH, "start", self.pgdir, "--fast"],
                     "deploy/pg.sh start")
         self.pg_started = True
-        run_checked([GEN_CERT, certdir, DOMAIN], "deploy/gen-cert.sh")
-        write_config(srv.config, domain=DOMAIN, pgdir=self.pgdir,
+        run_checked([GEN_CERT, certdir, domain], "deploy/gen-cert.sh")
+        write_config(srv.config, domain=domain, pgdir=self.pgdir,
                      preauth=srv.max_stanza_size_preauth,
                      handshake=srv.handshake_timeout,
                      delay=srv.auth_failure_delay_ms,
@@ -369,6 +371,13 @@ class Instance:
                      token=srv.token, c2s_policy=srv.c2s_policy_port,
                      shaper_rate=srv.shaper_rate,
                      shaper_burst=srv.shaper_burst)
+        if s2s_port:
+            with open(srv.config) as f:
+                text = f.read()
+            text = text.replace("listen:\n", "listen:\n  - {port: %d, ip: "
+                                "127.0.0.1, module: s2s}\n" % s2s_port, 1)
+            with open(srv.config, "w") as f:
+                f.write(text)
         if extra_yaml:
             with open(srv.config, "a") as f:
                 f.write(extra_yaml)
@@ -473,8 +482,8 @@ def start_xmppd():
     check_tools()
     made = []
 
-    def start(extra_yaml=""):
-        inst = Instance(extra_yaml)
+    def start(extra_yaml="", **kw):
+        inst = Instance(extra_yaml, **kw)
         made.append(inst)
         return inst.start()
 

@@ -786,6 +786,21 @@ static const struct conf_int_opt conf_int_opts[] = {
       64, CONF_INF_NO },
     { "worker_queue_max", offsetof(struct xs_conf, worker_queue_max), true,
       1, 1000000, CONF_INF_NO },
+    { "s2s_queue_max", offsetof(struct xs_conf, s2s_queue_max), true, 1,
+      1000000, CONF_INF_NO },
+    { "s2s_idle_timeout", offsetof(struct xs_conf, s2s_idle_timeout), false,
+      1, 7 * 86400, CONF_INF_ZERO },
+    { "s2s_handshake_timeout",
+      offsetof(struct xs_conf, s2s_handshake_timeout), false, 1, 3600,
+      CONF_INF_NO },
+    { "s2s_max_stanza_size", offsetof(struct xs_conf, s2s_max_stanza_size),
+      true, 1024, 64 * CONF_MIB, CONF_INF_NO },
+    { "s2s_out_soft_limit", offsetof(struct xs_conf, s2s_out_soft_limit),
+      true, 4096, 1024 * CONF_MIB, CONF_INF_MAX },
+    { "s2s_out_hard_limit", offsetof(struct xs_conf, s2s_out_hard_limit),
+      true, 4096, 1024 * CONF_MIB, CONF_INF_NO },
+    { "s2s_out_soft_seconds", offsetof(struct xs_conf, s2s_out_soft_seconds),
+      false, 1, 3600, CONF_INF_NO },
 };
 
 static xs_rc
@@ -1166,6 +1181,196 @@ conf_defaults(struct xs_conf *c)
     c->auth_failure_delay_ms = 1000;
     c->worker_threads = 2;
     c->worker_queue_max = 1024;
+    c->s2s_use_starttls = XS_S2S_TLS_REQUIRED;
+    c->s2s_dialback = true;
+    c->s2s_queue_max = 1000;
+    c->s2s_idle_timeout = 600;
+    c->s2s_handshake_timeout = 30;
+    c->s2s_max_stanza_size = 65536;
+    c->s2s_out_soft_limit = 1 * CONF_MIB;
+    c->s2s_out_hard_limit = 8 * CONF_MIB;
+    c->s2s_out_soft_seconds = 30;
+}
+
+/* ---- federation (s2s) ---- */
+
+static void conf_free_secret(char *s);
+
+static xs_rc
+conf_s2s_use_starttls(struct conf_ctx *x, const struct xs_conf_node *n)
+{
+    const char *s = xs_conf_node_str(n);
+    bool b;
+
+    if (s != NULL && strcmp(s, "required") == 0) {
+        x->c->s2s_use_starttls = XS_S2S_TLS_REQUIRED;
+    } else if (s != NULL && strcmp(s, "optional") == 0) {
+        x->c->s2s_use_starttls = XS_S2S_TLS_OPTIONAL;
+    } else if (xs_conf_node_bool(n, &b) == XS_OK && !b) {
+        x->c->s2s_use_starttls = XS_S2S_TLS_OFF;
+    } else if (xs_conf_node_bool(n, &b) == XS_OK) {
+        x->c->s2s_use_starttls = XS_S2S_TLS_OPTIONAL;  /* ejabberd's true */
+    } else {
+        return conf_err(x, n, "s2s_use_starttls",
+            "must be required, optional or false");
+    }
+    return XS_OK;
+}
+
+/* "host:port" or "[v6]:port" into host and port (1..65535); a missing port
+ * is def_port (0: required). */
+static bool
+conf_hostport(const char *s, int def_port, char **host, int *port)
+{
+    const char *colon, *end;
+    long p = def_port;
+
+    if (s[0] == '[') {
+        if ((end = strchr(s, ']')) == NULL || end == s + 1)
+            return false;
+        colon = end[1] == ':' ? end + 1 : NULL;
+        if (end[1] != '\0' && colon == NULL)
+            return false;
+        s++;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon != NULL && strchr(s, ':') != colon)
+            return false;       /* a bare IPv6 address needs brackets */
+        end = colon != NULL ? colon : s + strlen(s);
+    }
+    if (end == s)
+        return false;
+    if (colon != NULL) {
+        char *e;
+
+        errno = 0;
+        p = strtol(colon + 1, &e, 10);
+        if (errno != 0 || *e != '\0' || e == colon + 1)
+            return false;
+    }
+    if (p < 1 || p > 65535)
+        return false;
+    *host = xs_strndup(s, (size_t)(end - s));
+    *port = (int)p;
+    return true;
+}
+
+static xs_rc
+conf_s2s_routes(struct conf_ctx *x, const struct xs_conf_node *n)
+{
+    struct xs_conf *c = x->c;
+    xs_rc rc;
+
+    if ((rc = conf_map(x, n, "s2s_routes")) != XS_OK)
+        return rc;
+    c->s2s_routes = xs_calloc(n->nitems + 1, sizeof(*c->s2s_routes));
+    for (size_t i = 0; i < n->nitems; i++) {
+        const struct xs_conf_node *v = n->items[i];
+        struct xs_s2s_route_conf *r = &c->s2s_routes[c->ns2s_routes];
+        char *key = xs_asprintf("s2s_routes.%s", v->key);
+        const char *hp = xs_conf_node_str(v);
+
+        r->domain = xs_strdup(v->key);
+        for (char *p = r->domain; *p != '\0'; p++)
+            *p = (char)tolower((unsigned char)*p);
+        c->ns2s_routes++;
+        if (!conf_domain_is_valid(r->domain))
+            rc = conf_err_key(x, v, key, "not a valid domain name");
+        else if (hp == NULL || !conf_hostport(hp, 5269, &r->host, &r->port))
+            rc = conf_err(x, v, key, "must be \"host:port\" (IPv6 as "
+                "\"[addr]:port\")");
+        xs_free(key);
+        if (rc != XS_OK)
+            return rc;
+    }
+    return XS_OK;
+}
+
+static xs_rc
+conf_dns_nameservers(struct conf_ctx *x, const struct xs_conf_node *n)
+{
+    struct xs_conf *c = x->c;
+    xs_rc rc;
+
+    if ((rc = conf_list(x, n, "dns_nameservers")) != XS_OK)
+        return rc;
+    c->dns_nameservers = xs_calloc(n->nitems + 1, sizeof(char *));
+    for (size_t i = 0; i < n->nitems; i++) {
+        char *key = path_idx("dns_nameservers", i), *s = NULL, *h = NULL;
+        unsigned char addr[16];
+        int port;
+
+        rc = conf_str(x, n->items[i], key, false, &s);
+        if (rc == XS_OK && (!conf_hostport(s, 53, &h, &port) ||
+            (inet_pton(AF_INET, h, addr) != 1 &&
+             inet_pton(AF_INET6, h, addr) != 1)))
+            rc = conf_err(x, n->items[i], key, "must be an IP address with "
+                "an optional port (\"127.0.0.1:5353\", \"[::1]:53\")");
+        xs_free(h);
+        xs_free(key);
+        if (rc != XS_OK) {
+            xs_free(s);
+            return rc;
+        }
+        c->dns_nameservers[c->ndns_nameservers++] = s;
+    }
+    return XS_OK;
+}
+
+/* The s2s keys that are not plain strings or integers; XS_ENOTFOUND: not
+ * one of them. */
+static xs_rc
+conf_s2s_opt(struct conf_ctx *x, const struct xs_conf_node *v,
+    const char *key)
+{
+    struct xs_conf *c = x->c;
+    char *p = NULL;
+    xs_rc rc;
+
+    if (strcmp(key, "s2s_use_starttls") == 0)
+        return conf_s2s_use_starttls(x, v);
+    if (strcmp(key, "s2s_dialback") == 0)
+        return conf_bool(x, v, key, &c->s2s_dialback);
+    if (strcmp(key, "s2s_routes") == 0)
+        return conf_s2s_routes(x, v);
+    if (strcmp(key, "dns_nameservers") == 0)
+        return conf_dns_nameservers(x, v);
+    if (strcmp(key, "s2s_dialback_secret") == 0) {
+        rc = conf_str(x, v, key, false, &p);
+        if (rc == XS_OK && strlen(p) < 16)
+            rc = conf_err(x, v, key, "must be at least 16 characters");
+        if (rc != XS_OK) {
+            conf_free_secret(p);
+            return rc;
+        }
+        conf_free_secret(c->s2s_dialback_secret);
+        c->s2s_dialback_secret = p;
+        return XS_OK;
+    }
+    if (strcmp(key, "s2s_cafile") == 0) {
+        if ((rc = conf_str(x, v, key, false, &p)) != XS_OK)
+            return rc;
+        xs_free(c->s2s_cafile);
+        c->s2s_cafile = conf_abspath(x, p);
+        xs_free(p);
+        return XS_OK;
+    }
+    return XS_ENOTFOUND;
+}
+
+static void
+conf_s2s_free(struct xs_conf *c)
+{
+    xs_free(c->s2s_cafile);
+    conf_free_secret(c->s2s_dialback_secret);
+    for (size_t i = 0; i < c->ns2s_routes; i++) {
+        xs_free(c->s2s_routes[i].domain);
+        xs_free(c->s2s_routes[i].host);
+    }
+    xs_free(c->s2s_routes);
+    for (size_t i = 0; i < c->ndns_nameservers; i++)
+        xs_free(c->dns_nameservers[i]);
+    xs_free(c->dns_nameservers);
 }
 
 static xs_rc
@@ -1239,7 +1444,7 @@ conf_root(struct conf_ctx *x, struct xs_conf_node *root)
             rc = conf_state_dir(x, v);
         else if (strcmp(key, "sql_type") == 0)
             rc = conf_sql_type(x, v);
-        else
+        else if ((rc = conf_s2s_opt(x, v, key)) == XS_ENOTFOUND)
             rc = conf_err_key(x, v, key, "unknown key");
     }
     if (rc != XS_OK)
@@ -1449,6 +1654,7 @@ xs_conf_free(struct xs_conf *c)
     conf_free_secret(c->sql_dsn);   /* may carry a password */
     xs_acl_conf_fini(&c->acl);
     xs_free(c->s2s_access);
+    conf_s2s_free(c);
     node_free(c->modules);
     xs_free(c->path);
     xs_free(c);

@@ -51,6 +51,20 @@ struct xs_listen_conf {
     char    *token;             /* owned; admin_http bearer token */
 };
 
+/* s2s_use_starttls, as in ejabberd. */
+enum xs_s2s_tls {
+    XS_S2S_TLS_REQUIRED,        /* nothing else before TLS, either way */
+    XS_S2S_TLS_OPTIONAL,        /* offered and used when offered */
+    XS_S2S_TLS_OFF,             /* `false`: never */
+};
+
+/* s2s_routes: {domain: "host:port"} (an IPv6 address as "[addr]:port"). */
+struct xs_s2s_route_conf {
+    char    *domain;            /* owned, lowercase */
+    char    *host;              /* owned: an IP address or a host name */
+    int      port;
+};
+
 struct xs_conf {
     char   **hosts;             /* owned; nhosts >= 1 */
     size_t   nhosts;
@@ -94,6 +108,27 @@ struct xs_conf {
 
     struct xs_acl_conf acl;     /* acl, access_rules, shaper, shaper_rules */
     char    *s2s_access;        /* owned: access rule name; NULL: all */
+    /* Federation (s2s); see docs/federation.md. */
+    enum xs_s2s_tls s2s_use_starttls;   /* default required */
+    char    *s2s_cafile;        /* owned: CA bundle; NULL: system store */
+    bool     s2s_dialback;      /* offer and use XEP-0220; default true */
+    char    *s2s_dialback_secret;   /* owned; NULL: random per process;
+                                       never logged */
+    struct xs_s2s_route_conf *s2s_routes;   /* owned: static routes,
+                                               consulted before DNS */
+    size_t   ns2s_routes;
+    char   **dns_nameservers;   /* owned: "ip" or "ip:port" (IPv6 as
+                                   "[ip]:port"); none: /etc/resolv.conf */
+    size_t   ndns_nameservers;
+    size_t   s2s_queue_max;     /* stanzas per remote domain while its
+                                   stream comes up; default 1000 */
+    int      s2s_idle_timeout;  /* seconds; 600; 0: never */
+    int      s2s_handshake_timeout; /* seconds from connect (or accept)
+                                       to authenticated; default 30 */
+    size_t   s2s_max_stanza_size;   /* input on outgoing streams; 65536 */
+    size_t   s2s_out_soft_limit;    /* as c2s_out_*; 1 MiB, 8 MiB, 30 s */
+    size_t   s2s_out_hard_limit;
+    int      s2s_out_soft_seconds;
     struct xs_conf_node *modules;   /* owned: map module name -> options
                                        map (a null value reads as {}) */
     char    *path;              /* owned: file name used in messages */

@@ -12,6 +12,7 @@
 #include "xmppd/core/workers.h"
 #include "xmppd/net/listener.h"
 #include "xmppd/net/tls.h"
+#include "xmppd/s2s/s2s.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -74,6 +75,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
     server.is_stopping = true;
     xs_listeners_stop();
     xs_admin_http_stop();
+    xs_s2s_close_all();
     xs_session_close_all(XS_STERR_SYSTEM_SHUTDOWN, main_stopped);
 }
 
@@ -134,6 +136,10 @@ main_migrated(xs_rc rc, int version, void *udata)
 static void
 main_serve(void)
 {
+    if (xs_s2s_start(&server) != XS_OK) {
+        main_fatal("cannot start federation (see above)");
+        return;
+    }
     if (xs_listeners_start(&server) != XS_OK ||
         xs_admin_http_start(&server) != XS_OK) {
         main_fatal("cannot open the listeners");
@@ -260,6 +266,7 @@ main(int argc, char **argv)
     xs_workers_stop();              /* their done calls still see state */
     xs_listeners_stop();
     xs_admin_http_stop();
+    xs_s2s_free();
     xs_modules_unload_all();
     pgq_free(server.db);
     event_free(sig_term_ev);

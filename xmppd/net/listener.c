@@ -2,6 +2,7 @@
 #include "xmppd/net/listener.h"
 
 #include "xmppd/c2s/session.h"
+#include "xmppd/s2s/s2s.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,7 +32,10 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct listener *l = arg;
 
     (void)lev;
-    xs_session_accept(fd, sa, (socklen_t)salen, l->lconf);
+    if (l->lconf->module == XS_LISTEN_S2S)
+        xs_s2s_accept(fd, sa, (socklen_t)salen, l->lconf);
+    else
+        xs_session_accept(fd, sa, (socklen_t)salen, l->lconf);
 }
 
 static void
@@ -92,7 +96,7 @@ xs_listeners_start(struct xs_server *srv)
         struct sockaddr_storage ss;
         socklen_t len;
 
-        if (lc->module != XS_LISTEN_C2S)
+        if (lc->module != XS_LISTEN_C2S && lc->module != XS_LISTEN_S2S)
             continue;
         if (listener_addr(lc, &ss, &len) != XS_OK) {
             xs_log(XS_LOG_ERR, "c2s: bad listen address %s", lc->ip);
@@ -116,8 +120,9 @@ xs_listeners_start(struct xs_server *srv)
         l->resume_ev = event_new(srv->base, -1, 0, listener_resume_cb, l);
         evconnlistener_set_error_cb(l->lev, listener_error_cb);
         nlisteners++;
-        xs_log(XS_LOG_INFO, "c2s: listening on %s port %d%s", lc->ip,
-            lc->port, lc->is_tls ? " (direct TLS)" : "");
+        xs_log(XS_LOG_INFO, "%s: listening on %s port %d%s",
+            lc->module == XS_LISTEN_S2S ? "s2s" : "c2s", lc->ip, lc->port,
+            lc->is_tls ? " (direct TLS)" : "");
     }
     return XS_OK;
 }

@@ -1,0 +1,130 @@
+"""Federation between two private xmppd servers (a.test and b.test).
+
+Each server has its own test CA; s2s_cafile decides what a server trusts:
+a bundle of both CAs (SASL EXTERNAL), or an unrelated CA (certificates do
+not verify, dialback authenticates).  s2s_routes point each domain at the
+other's s2s port, so no DNS is involved."""
+
+import os
+import subprocess
+
+import pytest
+from slixmpp.exceptions import IqError
+
+from conftest import GEN_CERT, Clients, Users, free_ports
+from xmpp_util import exchange_message, next_item
+
+
+def _yaml(peer, peer_port, cafile, dialback=True):
+    return ("s2s_routes: {%s: \"127.0.0.1:%d\"}\n"
+            "s2s_cafile: %s\n"
+            "s2s_dialback: %s\n"
+            "s2s_handshake_timeout: 5\n"
+            % (peer, peer_port, cafile, "true" if dialback else "false"))
+
+
+@pytest.fixture
+def federation(start_xmppd, tmp_path):
+    """start(mode, b_dialback=True) -> (a, b) servers.  mode: 'external'
+    (both trust both CAs) or 'dialback' (both trust an unrelated CA)."""
+    def start(mode, b_dialback=True):
+        pa, pb = free_ports(2)
+        bundle = str(tmp_path / "bundle.pem")
+        if mode == "dialback":
+            other = str(tmp_path / "other")
+            subprocess.run([GEN_CERT, other, "unrelated.test"], check=True,
+                           capture_output=True)
+            bundle = os.path.join(other, "ca.pem")
+        a = start_xmppd(_yaml("b.test", pb, bundle), domain="a.test",
+                        s2s_port=pa)
+        b = start_xmppd(_yaml("a.test", pa, bundle, b_dialback),
+                        domain="b.test", s2s_port=pb)
+        if mode == "external":
+            # The client contexts load the CA lazily, at the first stream.
+            with open(bundle, "w") as f:
+                for s in (a, b):
+                    with open(s.ca) as ca:
+                        f.write(ca.read())
+        return a, b
+    return start
+
+
+async def _login_both(a, b, event_loop):
+    ua, ub = Users(a), Users(b)
+    ca, cb = Clients(a, event_loop), Clients(b, event_loop)
+    x = await ca.login(ua.new("fa"), priority=1)
+    y = await cb.login(ub.new("fb"), priority=1)
+    return (ua, ub, ca, cb), x, y
+
+
+async def _close(things):
+    ua, ub, ca, cb = things
+    await ca.close_all()
+    await cb.close_all()
+
+
+def _log(srv):
+    with open(srv.log, errors="replace") as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("mode", ["external", "dialback"])
+async def test_s2s_message_both_ways_and_iq(federation, event_loop, mode):
+    a, b = federation(mode)
+    things, x, y = await _login_both(a, b, event_loop)
+    try:
+        await exchange_message(x, y)
+        await exchange_message(y, x)
+        # An IQ to the remote domain (disco#info) and one it answers with an error.
+        iq = x.make_iq_get(queryxmlns="http://jabber.org/protocol/disco#info",
+                           ito="b.test")
+        res = await iq.send(timeout=5)
+        assert res["type"] == "result"
+        iq = x.make_iq_get(queryxmlns="urn:xmpp:nothing-here", ito="b.test")
+        with pytest.raises(IqError) as e:
+            await iq.send(timeout=5)
+        assert e.value.iq["error"]["condition"] == "service-unavailable"
+        want = "auth=EXTERNAL" if mode == "external" else "auth=dialback"
+        assert want in _log(a) and want in _log(b)
+    finally:
+        await _close(things)
+
+
+async def test_s2s_subscription_handshake(federation, event_loop):
+    a, b = federation("external")
+    things, x, y = await _login_both(a, b, event_loop)
+    try:
+        got = []
+        y.add_event_handler("presence_subscribe", lambda p: got.append(p))
+        x.send_presence(pto=y.boundjid.bare, ptype="subscribe")
+        for _ in range(50):
+            if got:
+                break
+            await __import__("asyncio").sleep(0.1)
+        assert got and got[0]["from"].bare == x.boundjid.bare
+    finally:
+        await _close(things)
+
+
+async def test_s2s_dialback_refused_bounces(federation, event_loop):
+    """b refuses dialback and a's certificate does not verify at b: a's
+    message bounces with an error, nothing is delivered."""
+    a, b = federation("dialback", b_dialback=False)
+    things, x, y = await _login_both(a, b, event_loop)
+    try:
+        x.send_message(mto=y.boundjid.full, mbody="never", mtype="chat")
+        err = await next_item(x.errors, 10, "bounce")
+        assert err["error"]["condition"] in (
+            "remote-server-not-found", "remote-server-timeout")
+    finally:
+        await _close(things)
+
+
+async def test_s2s_unreachable_domain_bounces(server, users, clients):
+    """No route and no DNS answer for nowhere.invalid: the message bounces
+    (remote-server-not-found) and the local user is unaffected."""
+    x = await clients.login(users.new("nr"), priority=1)
+    x.send_message(mto="someone@nowhere.invalid", mbody="hi", mtype="chat")
+    err = await next_item(x.errors, 10, "bounce")
+    assert err["error"]["condition"] in ("remote-server-not-found",
+                                         "remote-server-timeout")
