@@ -23,8 +23,8 @@ UNIT_BINS = $(UNIT_SRCS:%.c=$(BUILD)/%)
 BENCH_SRCS = $(sort $(wildcard tests/bench/*.c))
 MIGRATIONS = $(sort $(wildcard db/migrations/*.sql))
 
-.PHONY: all run test check check-unit check-integration bench asan fuzz \
-        deps format format-check clean
+.PHONY: all run test check check-unit check-integration check-interop \
+        bench asan fuzz deps format format-check clean
 
 all: $(BUILD)/xmppd $(BUILD)/xmppctl
 
@@ -71,13 +71,17 @@ test:
 	@deploy/install-deps.sh --all
 	@$(MAKE) --no-print-directory check
 
-check: check-unit check-integration
+check: check-unit check-integration check-interop
 
 check-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 check-integration: all
 	XMPPD_BUILD=$(BUILD) tests/run-integration.sh tests/integration
+
+# Federation with Prosody and ejabberd as peers (tests/interop/README.md).
+check-interop: all
+	XMPPD_BUILD=$(BUILD) tests/run-interop.sh
 
 bench: all $(BUILD)/tests/bench/loadgen
 	tests/bench/run.sh

@@ -8,7 +8,7 @@ libevent-dev libyaml-dev libjansson-dev libcmocka-dev libidn11-dev libidn2-dev
 libc-ares-dev"
 RUN="openssl postgresql python3 python3-pytest python3-slixmpp iproute2
 util-linux procps"
-PEERS="prosody prosody-modules ejabberd dnsmasq-base"
+PEERS="prosody prosody-modules lua-unbound ejabberd dnsmasq-base"
 
 want="$BUILD $RUN"
 case "${1:-}" in
