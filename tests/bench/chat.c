@@ -218,6 +218,7 @@ chat_step_run(struct lg_ctx *ctx, void *arg, double rate)
     struct timeval tv = { .tv_sec = 0, .tv_usec = CHAT_TICK_US };
     uint64_t now = lg_now_ns();
     unsigned dropped0 = ch->dropped;
+    char g[16], sv[16];
     /* The warm-up, the window, the drain and some slack. */
     double limit = o->warmup + o->duration + CHAT_DRAIN_S + 10.0;
 
@@ -256,10 +257,10 @@ chat_step_run(struct lg_ctx *ctx, void *arg, double rate)
         s.delivered >= CHAT_MIN_DELIVERED * rate && s.p99 <= o->p99_limit_ms;
     chat_emit(ch, "chat", &s);
     lg_say("chat %s @ %.0f msg/s: delivered %.0f/s, p50 %.2f ms, p99 %.2f "
-        "ms, max %.1f ms, lost %" PRIu64 ", cpu: generator %.0f%%, server "
-        "%.0f%% -> %s", o->label, rate, s.delivered, s.p50, s.p99,
-        s.pmax, s.lost, s.cpu.gen * 100, s.cpu.server * 100,
-        s.is_pass ? "pass" : "FAIL");
+        "ms, max %.1f ms, lost %" PRIu64 ", cpu: generator %s, server %s "
+        "-> %s", o->label, rate, s.delivered, s.p50, s.p99, s.pmax, s.lost,
+        lg_pct(s.cpu.gen, g, sizeof(g)), lg_pct(s.cpu.server, sv,
+        sizeof(sv)), s.is_pass ? "pass" : "FAIL");
     lg_cpu_warn(ctx, &s.cpu);
     if (s.dropped > 0)
         lg_say("chat: %u sessions dropped; first: %s", s.dropped,

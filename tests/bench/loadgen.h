@@ -242,6 +242,9 @@ void lg_result_num(struct lg_result *r, const char *key, double val,
     int decimals);
 void lg_result_emit(struct lg_result *r);
 
+/* "42%" for a fraction of a core, "-" when unknown (negative). */
+const char *lg_pct(double v, char *buf, size_t n);
+
 /* A human line ("# ...") on stdout. */
 void lg_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

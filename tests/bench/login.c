@@ -203,6 +203,7 @@ storm_step_run(struct lg_ctx *ctx, void *arg, double rate)
     struct timeval tv = { .tv_sec = 0, .tv_usec = STORM_TICK_US };
     uint64_t now = lg_now_ns();
     double drain = o->timeout + STORM_SLACK_S;
+    char aux[48] = "", g[16], sv[16];
     double limit = o->warmup + o->duration + drain + 5.0;
 
     st->step++;
@@ -241,11 +242,14 @@ storm_step_run(struct lg_ctx *ctx, void *arg, double rate)
         s.done_win > 0 && s.done_win == s.started_win &&
         s.completed >= STORM_MIN_DONE * rate && s.p99 <= o->p99_limit_ms;
     storm_emit(st, "login", &s);
+    if (s.cpu.aux >= 0)
+        snprintf(aux, sizeof(aux), ", database %.0f%%", s.cpu.aux * 100);
     lg_say("login %s @ %.0f/s: completed %.0f/s, p50 %.1f ms, p99 %.1f ms, "
-        "failed %" PRIu64 ", skipped %" PRIu64 ", cpu: generator %.0f%%, "
-        "server %.0f%%, aux %.0f%% -> %s", o->label, rate, s.completed,
-        s.p50, s.p99, s.failed_win, s.skipped_win, s.cpu.gen * 100,
-        s.cpu.server * 100, s.cpu.aux * 100, s.is_pass ? "pass" : "FAIL");
+        "failed %" PRIu64 ", skipped %" PRIu64 ", cpu: generator %s, "
+        "server %s%s -> %s", o->label, rate, s.completed, s.p50, s.p99,
+        s.failed_win, s.skipped_win, lg_pct(s.cpu.gen, g, sizeof(g)),
+        lg_pct(s.cpu.server, sv, sizeof(sv)), aux,
+        s.is_pass ? "pass" : "FAIL");
     lg_cpu_warn(ctx, &s.cpu);
     if (st->first_err[0] != '\0')
         lg_say("login: first failure: %s", st->first_err);

@@ -181,8 +181,10 @@ xmppd_start() {
     ( cd "$BASE" && exec taskset -c "$SERVER_CORE" "$XMPPD" \
         --config "$BASE/xmppd.yml" >>"$BASE/xmppd.log" 2>&1 ) &
     XMPPD_PID=$!
-    wait_port "$XMPPD_C2S" 20 && wait_port "$XMPPD_ADMIN" 5 ||
-        die "xmppd did not start; see $BASE/xmppd.log"
+    if ! wait_port "$XMPPD_C2S" 20 || ! wait_port "$XMPPD_ADMIN" 5; then
+        tail -n 20 "$BASE/xmppd.log" >&2 || true
+        die "xmppd did not start (its log is above)"
+    fi
 }
 
 # --aux-pid for the postmaster and its children (xmppd's pool connects at
@@ -298,8 +300,11 @@ prosody_start() {
         sleep 0.1
     done
     PROSODY_PID=$(cat "$BASE/prosody/prosody.pid" 2>/dev/null || true)
-    [ -n "$PROSODY_PID" ] && wait_port "$PROSODY_C2S" 20 ||
-        die "Prosody did not start; see $BASE/prosody/"
+    if [ -z "$PROSODY_PID" ] || ! wait_port "$PROSODY_C2S" 20; then
+        tail -n 20 "$BASE/prosody/stdout.log" "$BASE/prosody/prosody.log" \
+            >&2 || true
+        die "Prosody did not start (its logs are above)"
+    fi
     nofile=$(awk '/^Max open files/ {print $4}' "/proc/$PROSODY_PID/limits")
     [ "$nofile" -ge "$need" ] ||
         die "Prosody may open only $nofile files; $need needed"

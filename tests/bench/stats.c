@@ -238,15 +238,25 @@ lg_cpu_warn(const struct lg_ctx *ctx, const struct lg_cpu_use *use)
     double other = lg_cpu_other(use);
 
     if (other > LG_OTHER_WARN)
-        lg_say("warning: core %d spent %.0f%% on other work during the "
-            "window: the figure is disturbed", ctx->opts->server_core,
-            other * 100);
+        lg_say("warning: core %d spent %.0f%% outside the server and its "
+            "database (interrupts, other processes): the figure may be "
+            "disturbed", ctx->opts->server_core, other * 100);
     if (use->gen > LG_GEN_WARN)
         lg_say("warning: the generator used %.0f%% of its core: the "
             "figure may be the generator's limit", use->gen * 100);
 }
 
 /* ---- output --------------------------------------------------------- */
+
+const char *
+lg_pct(double v, char *buf, size_t n)
+{
+    if (v < 0)
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, "%.0f%%", v * 100);
+    return buf;
+}
 
 void
 lg_say(const char *fmt, ...)
