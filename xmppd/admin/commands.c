@@ -106,6 +106,28 @@ const struct xs_cmd_spec xs_cmd_specs[XS_CMD__COUNT] = {
                      "subs_sent", "subs_accepted", "subs_refused",
                      "subs_received" },
     },
+    [XS_CMD_S2S_CONNECTIONS] = {
+        .name = "s2s_connections", .result = XS_CMD_RES_ROWS, .nargs = 0,
+        .help = "List the live server-to-server streams",
+        .columns = { "direction", "local", "remote", "auth", "tls",
+                     "verified", "age", "stanzas_in", "stanzas_out" },
+    },
+    [XS_CMD_BLOCK_DOMAIN] = {
+        .name = "block_domain", .result = XS_CMD_RES_INTEGER, .nargs = 2,
+        .args = { ARG_TEXT("domain"), ARG_TEXT("reason") },
+        .help = "Refuse federation with a domain and its subdomains now "
+                "and after restarts; prints the streams closed",
+    },
+    [XS_CMD_UNBLOCK_DOMAIN] = {
+        .name = "unblock_domain", .result = XS_CMD_RES_RESCODE, .nargs = 1,
+        .args = { ARG_TEXT("domain") },
+        .help = "Lift a block_domain block",
+    },
+    [XS_CMD_BLOCKED_DOMAINS] = {
+        .name = "blocked_domains", .result = XS_CMD_RES_ROWS, .nargs = 0,
+        .help = "List the blocked domains",
+        .columns = { "domain", "reason", "since" },
+    },
 };
 
 const struct xs_cmd_spec *

@@ -34,6 +34,11 @@ enum xs_cmd_id {
     XS_CMD_GET_OFFLINE_COUNT,
     XS_CMD_GET_VCARD,
     XS_CMD_USER_ACTIVITY,
+    /* Served by xs_mod_s2s_block (xmppd/s2s/blocklist.c). */
+    XS_CMD_S2S_CONNECTIONS,
+    XS_CMD_BLOCK_DOMAIN,
+    XS_CMD_UNBLOCK_DOMAIN,
+    XS_CMD_BLOCKED_DOMAINS,
     XS_CMD__COUNT
 };
 

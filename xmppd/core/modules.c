@@ -12,6 +12,7 @@ extern const struct xs_module xs_mod_last;
 extern const struct xs_module xs_mod_activity;
 extern const struct xs_module xs_mod_offline;
 extern const struct xs_module xs_mod_blocking;
+extern const struct xs_module xs_mod_s2s_block;
 
 const struct xs_module *const xs_modules[] = {
     &xs_mod_presence,
@@ -25,5 +26,6 @@ const struct xs_module *const xs_modules[] = {
     &xs_mod_activity,
     &xs_mod_offline,
     &xs_mod_blocking,
+    &xs_mod_s2s_block,
     NULL
 };
