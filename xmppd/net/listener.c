@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -30,8 +31,13 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
     struct listener *l = arg;
+    int one = 1;
 
     (void)lev;
+    /* XMPP is request/response over TLS records: Nagle's algorithm with
+     * delayed ACKs adds 40 ms to each round trip of a login. */
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+        xs_log(XS_LOG_DEBUG, "listener: TCP_NODELAY: %s", strerror(errno));
     if (l->lconf->module == XS_LISTEN_S2S)
         xs_s2s_accept(fd, sa, (socklen_t)salen, l->lconf);
     else
