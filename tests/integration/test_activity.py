@@ -2,29 +2,16 @@
 memory, written in batches, shown by `xmppctl user_activity`)."""
 
 import asyncio
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from conftest import Clients, Users
-from xmpp_util import (TIMEOUT, barrier, connect_and_wait, hard_close,
-                       next_item, send_iq_expect_error)
+from xmpp_util import (TIMEOUT, barrier, hard_close,
+                       next_item, psql_rows, send_iq_expect_error)
 
 NS_LAST = "jabber:iq:last"
-
-
-def psql(srv, sql):
-    """Run sql on the server's private database; rows as lists of str."""
-    if getattr(srv, "instance", None) is None:
-        pytest.skip("needs the test's own database (not an external server)")
-    r = subprocess.run(
-        ["psql", "-h", srv.instance.pgdir, "-U", "xmppd", "-d", "xmppd",
-         "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t", "-c", sql],
-        capture_output=True, text=True, timeout=20)
-    assert r.returncode == 0, r.stderr
-    return [line.split("\t") for line in r.stdout.splitlines()]
 
 
 def make_contacts(srv, a, b, sub_ab="both", sub_ba="both"):
@@ -38,7 +25,7 @@ def make_contacts(srv, a, b, sub_ab="both", sub_ba="both"):
     if sub_ba is not None:
         rows.append("('%s', '%s', '%s', '%s')" % (b.host, b.name, a.jid,
                                                   sub_ba))
-    psql(srv, "INSERT INTO roster_items (host, username, contact, "
+    psql_rows(srv, "INSERT INTO roster_items (host, username, contact, "
               "subscription) VALUES " + ", ".join(rows))
 
 
@@ -158,7 +145,7 @@ def wait_row(srv, user, column, want, timeout=TIMEOUT):
     deadline = time.monotonic() + timeout
     got = None
     while time.monotonic() < deadline:
-        rows = psql(srv, "SELECT %s FROM account_activity WHERE host = '%s'"
+        rows = psql_rows(srv, "SELECT %s FROM account_activity WHERE host = '%s'"
                          " AND username = '%s'" % (column, user.host,
                                                    user.name))
         got = rows[0][0] if rows else None

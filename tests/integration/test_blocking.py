@@ -7,14 +7,13 @@ across a restart; reports stored next to the block; bad input refused with
 nothing stored (mod_blocking limits, docs/configuration.md)."""
 
 import asyncio
-import subprocess
 import uuid
 
 from slixmpp.exceptions import IqError
 from slixmpp.xmlstream import ET
 
 from conftest import Clients, Users
-from xmpp_util import (barrier, expect_nothing, next_item,
+from xmpp_util import (barrier, expect_nothing, next_item, psql_rows,
                        send_iq_expect_error)
 
 NS_BLOCKING = "urn:xmpp:blocking"
@@ -163,11 +162,7 @@ async def expect_presence_from(c, jid, ptype=None):
 
 def psql(srv, sql):
     """Rows of sql on the private server's database, '|'-separated."""
-    r = subprocess.run(
-        ["psql", "-h", srv.instance.pgdir, "-U", "xmppd", "-d", "xmppd",
-         "-AtX", "-c", sql], capture_output=True, text=True, timeout=20)
-    assert r.returncode == 0, r.stderr
-    return [line for line in r.stdout.splitlines() if line]
+    return ["|".join(r) for r in psql_rows(srv, sql)]
 
 
 # --------------------------------------------------------------------------

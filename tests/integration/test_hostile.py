@@ -186,8 +186,9 @@ def drain_until_closed(socks, deadline):
 async def test_half_open_connections(server, service_check):
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < HALF_OPEN + 200:
-        pytest.skip("RLIMIT_NOFILE %d is too low for %d connections"
-                    % (soft, HALF_OPEN))
+        pytest.fail("RLIMIT_NOFILE %d is too low for %d connections: raise "
+                    "the hard limit (ulimit -Hn)" % (soft, HALF_OPEN),
+                    pytrace=False)
     start = time.monotonic()
     socks = open_many(server.host, server.c2s_port, HALF_OPEN, start + 15.0)
     try:

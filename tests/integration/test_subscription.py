@@ -9,7 +9,7 @@ from conftest import User
 from im_util import (admin_roster, drain, expect_presence, login,
                      next_push, no_presence, no_push, roster_get,
                      roster_items)
-from xmpp_util import hard_close, next_item, wait_for_rows
+from xmpp_util import hard_close, wait_for_rows
 
 
 async def two_each(clients, au, bu):
