@@ -1,4 +1,5 @@
-/* session.c: client connections: I/O, input pump, output limits, close, reap. */
+/* session.c: client sessions on a shared stream (net/stream.c): accept,
+ * the c2s side of close and reap, output hooks, flush waits. */
 #include "xmppd/c2s/session.h"
 
 #include "xmppd/c2s/c2s_stream.h"
@@ -19,11 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Bytes handed to expat at once: small enough to stop promptly at limits. */
-#define SESSION_FEED_CHUNK 4096
-/* How long a closing stream may take to flush its last bytes. */
-#define SESSION_CLOSE_GRACE_MS 2000
-
 /* One xs_session_on_flushed() wait: due once out_drained reaches target. */
 struct xs_session_flush {
     uint64_t                 target;
@@ -35,15 +31,16 @@ struct xs_session_flush {
 static void *sessions_by_id;            /* tsearch tree of live sessions */
 static size_t nsessions;                /* every session not yet reaped */
 static uint64_t next_id = 1;
-static struct xs_session *reap_list;    /* borrowed links */
-static struct event *reap_ev;           /* owned */
 static void (*close_all_done)(void);
 static struct event *close_all_ev;      /* owned: close_all deadline */
 
-static void session_read_cb(struct bufferevent *bev, void *arg);
-static void session_write_cb(struct bufferevent *bev, void *arg);
-static void session_event_cb(struct bufferevent *bev, short what, void *arg);
-static void session_pump(struct xs_session *s);
+static const struct xs_stream_ops session_ops;
+
+static struct xs_session *
+session_of(struct xs_stream *st)
+{
+    return xs_container_of(st, struct xs_session, st);
+}
 
 static int
 session_cmp(const void *a, const void *b)
@@ -76,11 +73,11 @@ static void
 session_flush_run(struct xs_session *s, bool is_gone)
 {
     while (s->flush_waits != NULL &&
-        (is_gone || s->flush_waits->target <= s->out_drained)) {
+        (is_gone || s->flush_waits->target <= s->st.bytes_out)) {
         struct xs_session_flush *w = s->flush_waits;
 
         s->flush_waits = w->next;
-        w->cb(w->target <= s->out_drained, w->udata);
+        w->cb(w->target <= s->st.bytes_out, w->udata);
         xs_free(w);
     }
 }
@@ -92,16 +89,14 @@ session_flush_cb(evutil_socket_t fd, short what, void *arg)
     session_flush_run(arg, false);
 }
 
-/* Counts what leaves the output buffer; the waits run from the loop. */
+/* Output left the buffer (st.bytes_out grew); the waits run from the
+ * loop. */
 static void
-session_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-    void *arg)
+session_on_written(struct xs_stream *st)
 {
-    struct xs_session *s = arg;
+    struct xs_session *s = session_of(st);
 
-    (void)buf;
-    s->out_drained += info->n_deleted;
-    if (s->flush_waits != NULL && s->flush_waits->target <= s->out_drained)
+    if (s->flush_waits != NULL && s->flush_waits->target <= st->bytes_out)
         event_active(s->flush_ev, EV_TIMEOUT, 0);
 }
 
@@ -111,9 +106,9 @@ xs_session_on_flushed(struct xs_session *s, xs_session_flushed_fn *cb,
 {
     struct xs_session_flush *w = xs_calloc(1, sizeof(*w)), **tail;
 
-    w->target = s->out_drained;
-    if (s->bev != NULL)
-        w->target += evbuffer_get_length(bufferevent_get_output(s->bev));
+    w->target = s->st.bytes_out;
+    if (s->st.bev != NULL)
+        w->target += evbuffer_get_length(bufferevent_get_output(s->st.bev));
     w->cb = cb;
     w->udata = udata;
     /* Targets never decrease: appending keeps the FIFO sorted. */
@@ -123,25 +118,20 @@ xs_session_on_flushed(struct xs_session *s, xs_session_flushed_fn *cb,
     if (s->flush_ev == NULL)
         s->flush_ev = event_new(xs_server()->base, -1, 0, session_flush_cb,
             s);
-    if (w->target <= s->out_drained)
+    if (w->target <= s->st.bytes_out)
         event_active(s->flush_ev, EV_TIMEOUT, 0);
 }
 
+/* The one free path: the stream's reaper calls it. */
 static void
-session_free(struct xs_session *s)
+session_free(struct xs_stream *st)
 {
+    struct xs_session *s = session_of(st);
+
     session_flush_run(s, true);         /* before the buffer goes */
     if (s->flush_ev != NULL)
         event_free(s->flush_ev);
-    if (s->bev != NULL)
-        bufferevent_free(s->bev);
-    if (!s->is_tls && s->fd >= 0)
-        close(s->fd);           /* the plain bufferevent does not own it */
-    xs_xml_free(s->xml);
-    if (s->pump_ev != NULL)
-        event_free(s->pump_ev);
-    if (s->timer_ev != NULL)
-        event_free(s->timer_ev);
+    xs_stream_fini(&s->st);
     if (s->delay_ev != NULL)
         event_free(s->delay_ev);
     xs_sasl_free(s->sasl);
@@ -151,18 +141,6 @@ session_free(struct xs_session *s)
     xs_stanza_unref(s->presence);
     xs_free(s);
     nsessions--;
-}
-
-static void
-session_reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what, (void)arg;
-    while (reap_list != NULL) {
-        struct xs_session *s = reap_list;
-
-        reap_list = s->reap_next;
-        session_free(s);
-    }
     if (nsessions == 0 && close_all_done != NULL) {
         void (*done)(void) = close_all_done;
 
@@ -171,88 +149,27 @@ session_reap_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Free s once the current callbacks have returned (Redis freeClientAsync). */
 static void
-session_reap_later(struct xs_session *s)
+session_xml_limits(const struct xs_stream *st, struct xs_xml_limits *lim)
 {
-    if (s->bev != NULL)
-        bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-    if (s->timer_ev != NULL)
-        event_del(s->timer_ev);
-    if (s->delay_ev != NULL)
-        event_del(s->delay_ev);
-    if (s->pump_ev != NULL)
-        event_del(s->pump_ev);
-    s->reap_next = reap_list;
-    reap_list = s;
-    event_active(reap_ev, EV_TIMEOUT, 0);
-}
-
-static void
-session_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct xs_session *s = arg;
-
-    (void)fd, (void)what;
-    if (s->is_closing) {
-        xs_slog(s, XS_LOG_DEBUG, "close grace period over");
-        session_reap_later(s);
-        return;
-    }
-    xs_slog(s, XS_LOG_INFO, "c2s: handshake timeout ip=%s", s->peer_ip);
-    xs_session_close(s, XS_STERR_CONNECTION_TIMEOUT, NULL);
-}
-
-static void
-session_pump_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    session_pump(arg);
-}
-
-static void
-session_setup_bev(struct xs_session *s)
-{
+    const struct xs_session *s =
+        xs_container_of(st, const struct xs_session, st);
     const struct xs_conf *conf = xs_server()->conf;
 
-    bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
-        session_event_cb, s);
-    evbuffer_add_cb(bufferevent_get_output(s->bev), session_out_cb, s);
-    bufferevent_setwatermark(s->bev, EV_READ, 0, XS_READ_HIWAT);
-    if (s->state == XS_C2S_BOUND && conf->c2s_idle_timeout > 0) {
-        struct timeval tv = { .tv_sec = conf->c2s_idle_timeout };
-
-        bufferevent_set_timeouts(s->bev, &tv, NULL);
-    }
-    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-}
-
-static struct xs_xml *
-session_parser_new(const struct xs_session *s)
-{
-    const struct xs_conf *conf = xs_server()->conf;
-    struct xs_xml_limits lim = {
-        .max_stanza = conf->max_stanza_size_preauth,
-        .max_depth = conf->max_xml_depth,
-        .max_attrs = conf->max_xml_attrs,
-    };
-
+    lim->max_stanza = conf->max_stanza_size_preauth;
+    lim->max_depth = conf->max_xml_depth;
+    lim->max_attrs = conf->max_xml_attrs;
     if (s->state >= XS_C2S_AUTHENTICATED)
-        lim.max_stanza = s->lconf->max_stanza_size;
-    return xs_xml_new(&lim);
+        lim->max_stanza = s->lconf->max_stanza_size;
 }
 
 static SSL *
-session_ssl_new(struct xs_session *s)
+session_ssl_new(struct xs_stream *st)
 {
-    SSL *ssl;
-
+    (void)st;
     if (xs_server()->tls == NULL)
         return NULL;
-    ssl = SSL_new(xs_server()->tls);
-    if (ssl == NULL)
-        xs_log_openssl(XS_LOG_ERR, "s=%" PRIu64 " tls: SSL_new failed", s->id);
-    return ssl;
+    return SSL_new(xs_server()->tls);
 }
 
 void
@@ -261,16 +178,12 @@ xs_session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
 {
     struct xs_server *srv = xs_server();
     struct xs_session *s;
-    struct timeval tv;
-
-    if (reap_ev == NULL)
-        reap_ev = event_new(srv->base, -1, 0, session_reap_cb, NULL);
 
     s = xs_calloc(1, sizeof(*s));
     s->id = next_id++;
-    s->fd = fd;
     s->lconf = lconf;
     s->state = XS_C2S_WAIT_STREAM;
+    xs_stream_init(&s->st, s->id, &session_ops, s->peer_ip);
     xs_random_id(s->stream_id);     /* also for an error before any header */
     nsessions++;
     if (sa->sa_family == AF_INET)
@@ -282,35 +195,15 @@ xs_session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
     if (salen > 0 && (size_t)salen <= sizeof(s->peer_addr))
         memcpy(&s->peer_addr, sa, (size_t)salen);
     xs_session_apply_shaper(s);
-    s->pump_ev = event_new(srv->base, -1, 0, session_pump_cb, s);
-    s->timer_ev = event_new(srv->base, -1, 0, session_timer_cb, s);
-    s->xml = session_parser_new(s);
     tsearch(s, &sessions_by_id, session_cmp);
 
-    if (lconf->is_tls) {
-        SSL *ssl = session_ssl_new(s);
-
-        if (ssl == NULL) {
-            close(fd);
-            s->fd = -1;
-            tdelete(s, &sessions_by_id, session_cmp);
-            session_reap_later(s);
-            return;
-        }
-        s->is_tls = true;
-        s->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
-            BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-        bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-    } else {
-        /* Without CLOSE_ON_FREE: STARTTLS replaces this bufferevent on the
-         * same socket, and session_free() closes the fd itself. */
-        s->bev = bufferevent_socket_new(srv->base, fd, 0);
+    if (xs_stream_attach(&s->st, fd, lconf->is_tls, false) != XS_OK) {
+        /* No TLS context: drop the connection without a word. */
+        tdelete(s, &sessions_by_id, session_cmp);
+        xs_stream_reap_later(&s->st);
+        return;
     }
-    session_setup_bev(s);
-
-    tv.tv_sec = srv->conf->c2s_handshake_timeout;
-    tv.tv_usec = 0;
-    event_add(s->timer_ev, &tv);
+    xs_stream_set_deadline(&s->st, srv->conf->c2s_handshake_timeout);
     xs_slog(s, XS_LOG_DEBUG, "c2s: accepted ip=%s port=%d", s->peer_ip,
         lconf->port);
 
@@ -321,14 +214,19 @@ xs_session_accept(int fd, const struct sockaddr *sa, socklen_t salen,
     }
 }
 
+/* A new stream on the same connection: back to waiting for its header. */
+static void
+session_state_restart(struct xs_session *s)
+{
+    if (s->state == XS_C2S_AUTHENTICATING || s->state == XS_C2S_TLS_SWITCH)
+        s->state = XS_C2S_WAIT_STREAM;
+}
+
 void
 xs_session_restart_stream(struct xs_session *s)
 {
-    xs_xml_free(s->xml);
-    s->xml = session_parser_new(s);
-    s->is_stream_open = false;
-    if (s->state == XS_C2S_AUTHENTICATING || s->state == XS_C2S_TLS_SWITCH)
-        s->state = XS_C2S_WAIT_STREAM;
+    xs_stream_restart(&s->st);
+    session_state_restart(s);
 }
 
 void
@@ -337,109 +235,51 @@ xs_session_start_tls(struct xs_session *s)
     s->state = XS_C2S_TLS_SWITCH;
     /* The client sends its ClientHello only after <proceed/>; stop reading
      * so those bytes stay in the kernel for the TLS bufferevent. */
-    bufferevent_disable(s->bev, EV_READ);
+    xs_stream_tls_pending(&s->st);
+}
+
+/* The stream switched to TLS (and has a new parser). */
+static void
+session_on_tls(struct xs_stream *st)
+{
+    session_state_restart(session_of(st));
 }
 
 static void
-session_switch_tls(struct xs_session *s)
+session_on_open(struct xs_stream *st, struct xs_elem *el)
 {
-    struct event_base *base = xs_server()->base;
-    SSL *ssl;
-
-    if (evbuffer_get_length(bufferevent_get_input(s->bev)) != 0) {
-        /* RFC 6120 5.4.3.3: nothing may follow <starttls/> in clear. */
-        xs_session_close(s, XS_STERR_POLICY_VIOLATION, NULL);
-        return;
-    }
-    ssl = session_ssl_new(s);
-    if (ssl == NULL) {
-        xs_session_close(s, XS_STERR_INTERNAL_SERVER_ERROR, NULL);
-        return;
-    }
-    bufferevent_free(s->bev);
-    s->bev = bufferevent_openssl_socket_new(base, s->fd, ssl,
-        BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-    s->is_tls = true;
-    xs_session_restart_stream(s);
-    session_setup_bev(s);
-    xs_slog(s, XS_LOG_DEBUG, "c2s: starttls");
+    xs_c2s_on_open(session_of(st), el);
 }
 
 static void
-session_write_cb(struct bufferevent *bev, void *arg)
+session_on_elem(struct xs_stream *st, struct xs_elem *el)
 {
-    struct xs_session *s = arg;
-
-    (void)bev;
-    if (s->is_closing) {
-        session_reap_later(s);
-        return;
-    }
-    if (s->state == XS_C2S_TLS_SWITCH)
-        session_switch_tls(s);
+    xs_c2s_on_elem(session_of(st), el);
 }
 
 static void
-session_event_cb(struct bufferevent *bev, short what, void *arg)
+session_on_close(struct xs_stream *st)
 {
-    struct xs_session *s = arg;
-
-    (void)bev;
-    if (what & BEV_EVENT_TIMEOUT) {
-        xs_slog(s, XS_LOG_INFO, "c2s: idle timeout");
-        xs_session_close(s, XS_STERR_CONNECTION_TIMEOUT, NULL);
-        return;
-    }
-    if (what & BEV_EVENT_ERROR) {
-        unsigned long e = bufferevent_get_openssl_error(bev);
-
-        if (e != 0) {
-            char buf[256];
-
-            ERR_error_string_n(e, buf, sizeof(buf));
-            xs_slog(s, XS_LOG_INFO, "c2s: tls error ip=%s: %s", s->peer_ip,
-                buf);
-        } else {
-            xs_slog(s, XS_LOG_INFO, "c2s: connection error ip=%s",
-                s->peer_ip);
-        }
-    } else if (what & BEV_EVENT_EOF) {
-        xs_slog(s, XS_LOG_DEBUG, "c2s: peer closed the connection");
-    }
-    if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-        if (!s->is_closing) {
-            /* Nothing more can be written: skip the goodbye. */
-            s->is_closing = true;
-            tdelete(s, &sessions_by_id, session_cmp);
-            xs_sm_unbind(s);
-            xs_event_fire(XS_EV_SESSION_CLOSED, s);
-        }
-        session_reap_later(s);
-    }
+    xs_c2s_on_close(session_of(st));
 }
 
-static void
-session_read_cb(struct bufferevent *bev, void *arg)
+static char *
+session_header(const struct xs_stream *st)
 {
-    (void)bev;
-    session_pump(arg);
+    return xs_c2s_header(xs_container_of(st, const struct xs_session, st));
 }
 
+/* The stream is closing (is_closing is set): the session leaves. */
 static void
-session_handle_event(struct xs_session *s, struct xs_xml_ev *ev)
+session_on_closing(struct xs_stream *st, bool is_peer_gone)
 {
-    switch (ev->type) {
-    case XS_XEV_OPEN:
-        xs_c2s_on_open(s, ev->el);
-        break;
-    case XS_XEV_ELEM:
-        xs_c2s_on_elem(s, ev->el);
-        break;
-    case XS_XEV_CLOSE:
-        xs_c2s_on_close(s);
-        break;
-    }
+    struct xs_session *s = session_of(st);
+
+    (void)is_peer_gone;
+    s->is_closing = true;
+    tdelete(s, &sessions_by_id, session_cmp);
+    xs_sm_unbind(s);
+    xs_event_fire(XS_EV_SESSION_CLOSED, s);
 }
 
 void
@@ -453,146 +293,29 @@ xs_session_apply_shaper(struct xs_session *s)
 
     if (s->lconf->shaper == NULL)
         return;
-    s->shaper = xs_shaper_for(acl, s->lconf->shaper, &subj);
-    if (s->shaper != NULL && s->shaper_ms == 0) {
-        s->shaper_tokens = (double)s->shaper->burst_size;
-        s->shaper_ms = xs_now_ms();
-    }
-}
-
-/*
- * Token bucket on input bytes (ejabberd's shapers): returns how many bytes
- * may be read now, or 0 after scheduling the pump for when the bucket has
- * refilled (reading stays off meanwhile).
- */
-static size_t
-session_shaper_allow(struct xs_session *s, size_t want)
-{
-    uint64_t now = xs_now_ms();
-    double rate = (double)s->shaper->rate;
-    double burst = (double)s->shaper->burst_size;
-
-    s->shaper_tokens += rate * (double)(now - s->shaper_ms) / 1000.0;
-    if (s->shaper_tokens > burst)
-        s->shaper_tokens = burst;
-    s->shaper_ms = now;
-    if (s->shaper_tokens >= 1.0)
-        return s->shaper_tokens < (double)want ? (size_t)s->shaper_tokens
-                                                : want;
-    {
-        double wait_ms = (1.0 - s->shaper_tokens) * 1000.0 / rate + 1.0;
-        struct timeval tv = {
-            .tv_sec = (time_t)(wait_ms / 1000.0),
-            .tv_usec = (suseconds_t)((uint64_t)wait_ms % 1000u) * 1000,
-        };
-
-        bufferevent_disable(s->bev, EV_READ);
-        event_add(s->pump_ev, &tv);
-    }
-    return 0;
-}
-
-/*
- * Feed input to the parser and handle its events, at most
- * XS_STANZAS_PER_TURN per call; what is left continues on the next loop
- * turn, so one busy client cannot starve the others.
- */
-static void
-session_pump(struct xs_session *s)
-{
-    unsigned budget = XS_STANZAS_PER_TURN;
-    struct evbuffer *in;
-
-    while (budget > 0 && !s->is_closing && s->pause == 0 &&
-        s->state != XS_C2S_TLS_SWITCH) {
-        struct xs_xml_ev ev;
-        char chunk[SESSION_FEED_CHUNK];
-        enum xs_stream_err err;
-        size_t want;
-        int n;
-
-        if (xs_xml_pop(s->xml, &ev)) {
-            session_handle_event(s, &ev);
-            budget--;
-            continue;
-        }
-        in = bufferevent_get_input(s->bev);
-        want = sizeof(chunk);
-        if (s->shaper != NULL && evbuffer_get_length(in) > 0 &&
-            (want = session_shaper_allow(s, want)) == 0)
-            return;             /* shaped: the pump runs again later */
-        n = evbuffer_remove(in, chunk, want);
-        if (n <= 0)
-            break;
-        if (s->shaper != NULL)
-            s->shaper_tokens -= n;
-        err = xs_xml_feed(s->xml, chunk, (size_t)n);
-        if (err != XS_STERR_NONE) {
-            struct xs_xml *x = s->xml;
-
-            xs_slog(s, XS_LOG_INFO, "c2s: bad xml from ip=%s: %s", s->peer_ip,
-                xs_stream_err_name(err));
-            /* What was complete before the fault is the client's: handle
-             * it (the FIFO is bounded by what one chunk can hold). */
-            while (!s->is_closing && s->pause == 0 && s->xml == x &&
-                xs_xml_pop(x, &ev))
-                session_handle_event(s, &ev);
-            xs_session_close(s, err, NULL);
-            return;
-        }
-    }
-    if (s->is_closing || s->state == XS_C2S_TLS_SWITCH)
-        return;
-    in = bufferevent_get_input(s->bev);
-    if (s->pause == 0 &&
-        (xs_xml_pending(s->xml) > 0 || evbuffer_get_length(in) > 0)) {
-        event_active(s->pump_ev, EV_TIMEOUT, 0);
-    }
-    /* Back-pressure: a full queue stops reading until it drains. */
-    if (xs_xml_pending(s->xml) >= XS_SESSION_QUEUE_MAX)
-        bufferevent_disable(s->bev, EV_READ);
-    else
-        bufferevent_enable(s->bev, EV_READ);
+    xs_stream_set_shaper(&s->st, xs_shaper_for(acl, s->lconf->shaper,
+        &subj));
 }
 
 void
 xs_session_pause(struct xs_session *s)
 {
-    s->pause++;
+    xs_stream_pause(&s->st);
 }
 
 void
 xs_session_resume(struct xs_session *s)
 {
-    xs_assert(s->pause > 0);
-    if (--s->pause == 0 && !s->is_closing)
-        event_active(s->pump_ev, EV_TIMEOUT, 0);
+    xs_stream_resume(&s->st);
 }
 
 static void
 session_check_output(struct xs_session *s)
 {
     const struct xs_conf *conf = xs_server()->conf;
-    size_t len = evbuffer_get_length(bufferevent_get_output(s->bev));
 
-    if (len > conf->c2s_out_hard_limit) {
-        xs_slog(s, XS_LOG_NOTICE, "c2s: output over hard limit (%zu bytes)",
-            len);
-        xs_session_close(s, XS_STERR_POLICY_VIOLATION, "slow reader");
-        return;
-    }
-    if (len <= conf->c2s_out_soft_limit) {
-        s->out_soft_since = 0;
-        return;
-    }
-    if (s->out_soft_since == 0) {
-        s->out_soft_since = xs_now_ms();
-    } else if (xs_now_ms() - s->out_soft_since >
-        (uint64_t)conf->c2s_out_soft_seconds * 1000u) {
-        xs_slog(s, XS_LOG_NOTICE, "c2s: output over soft limit too long "
-            "(%zu bytes)", len);
-        xs_session_close(s, XS_STERR_POLICY_VIOLATION, "slow reader");
-    }
+    xs_stream_check_output(&s->st, conf->c2s_out_soft_limit,
+        conf->c2s_out_hard_limit, conf->c2s_out_soft_seconds);
 }
 
 void
@@ -602,7 +325,7 @@ xs_session_send(struct xs_session *s, struct xs_stanza *st)
         .target = s, .st = st, .kind = st->kind,
     };
 
-    if (s->is_closing || s->bev == NULL) {
+    if (s->st.is_closing || s->st.bev == NULL) {
         xs_stanza_unref(st);
         return;
     }
@@ -617,7 +340,8 @@ xs_session_send(struct xs_session *s, struct xs_stanza *st)
         xs_stanza_unref(st);
         return;
     }
-    xs_elem_serialize(st->el, XS_NS_CLIENT, bufferevent_get_output(s->bev));
+    xs_elem_serialize(st->el, XS_NS_CLIENT,
+        bufferevent_get_output(s->st.bev));
     xs_stanza_unref(st);
     session_check_output(s);
 }
@@ -625,64 +349,16 @@ xs_session_send(struct xs_session *s, struct xs_stanza *st)
 void
 xs_session_send_raw(struct xs_session *s, const char *xml)
 {
-    if (s->is_closing || s->bev == NULL)
+    if (s->st.is_closing || s->st.bev == NULL)
         return;
-    bufferevent_write(s->bev, xml, strlen(xml));
+    bufferevent_write(s->st.bev, xml, strlen(xml));
 }
 
 void
 xs_session_close(struct xs_session *s, enum xs_stream_err err,
     const char *text)
 {
-    struct timeval tv = {
-        .tv_sec = SESSION_CLOSE_GRACE_MS / 1000,
-        .tv_usec = (SESSION_CLOSE_GRACE_MS % 1000) * 1000,
-    };
-
-    if (s->is_closing)
-        return;
-    if (err != XS_STERR_NONE)
-        xs_slog(s, XS_LOG_INFO, "c2s: closing with stream error %s%s%s",
-            xs_stream_err_name(err), text ? ": " : "", text ? text : "");
-    else
-        xs_slog(s, XS_LOG_DEBUG, "c2s: closing");
-
-    if (s->bev != NULL && s->state != XS_C2S_TLS_SWITCH) {
-        struct evbuffer *out = bufferevent_get_output(s->bev);
-
-        if (!s->is_stream_open) {
-            /* RFC 6120 4.9.1.1: open our stream before the error. */
-            char *hdr = xs_c2s_header(s);
-
-            evbuffer_add(out, hdr, strlen(hdr));
-            xs_free(hdr);
-            s->is_stream_open = true;
-        }
-        if (err != XS_STERR_NONE) {
-            char *e = xs_stream_error_xml(err, text);
-
-            evbuffer_add(out, e, strlen(e));
-            xs_free(e);
-        }
-        evbuffer_add(out, "</stream:stream>", 16);
-    }
-    s->is_closing = true;
-    tdelete(s, &sessions_by_id, session_cmp);
-    xs_sm_unbind(s);
-    xs_event_fire(XS_EV_SESSION_CLOSED, s);
-
-    if (s->bev == NULL) {
-        session_reap_later(s);
-        return;
-    }
-    bufferevent_disable(s->bev, EV_READ);
-    bufferevent_set_timeouts(s->bev, NULL, NULL);
-    if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
-        session_reap_later(s);
-        return;
-    }
-    event_del(s->timer_ev);
-    event_add(s->timer_ev, &tv);
+    xs_stream_close(&s->st, err, text);
 }
 
 static void
@@ -708,7 +384,7 @@ xs_session_close_all(enum xs_stream_err err, void (*done)(void))
     /* Closing removes a session from the tree: take the root until empty. */
     while (sessions_by_id != NULL)
         xs_session_close(*(struct xs_session **)sessions_by_id, err, NULL);
-    if (nsessions == 0 || reap_ev == NULL) {
+    if (nsessions == 0) {
         close_all_done = NULL;
         done();
         return;
@@ -717,3 +393,18 @@ xs_session_close_all(enum xs_stream_err err, void (*done)(void))
         NULL);
     event_add(close_all_ev, &tv);
 }
+
+static const struct xs_stream_ops session_ops = {
+    .name = "c2s",
+    .xml_limits = session_xml_limits,
+    .on_open = session_on_open,
+    .on_elem = session_on_elem,
+    .on_close = session_on_close,
+    .header = session_header,
+    .on_closing = session_on_closing,
+    .on_free = session_free,
+    .ssl_new = session_ssl_new,
+    .on_tls = session_on_tls,
+    .on_written = session_on_written,
+    .idle_err = XS_STERR_CONNECTION_TIMEOUT,
+};

@@ -12,6 +12,7 @@
 
 #include "xmppd/core/conf.h"
 #include "xmppd/core/module.h"
+#include "xmppd/net/stream.h"
 #include "xmppd/xml/jid.h"
 #include "xmppd/xml/parser.h"
 #include "xmppd/xml/stanza.h"
@@ -31,21 +32,15 @@ enum xs_c2s_state {
     XS_C2S_BOUND,           /* resource bound: routing stanzas */
 };
 
-/* Stanzas handled per session per loop turn, for fairness. */
-#define XS_STANZAS_PER_TURN 32
 /* Parsed events kept before we stop reading the socket. */
-#define XS_SESSION_QUEUE_MAX 64
-/* Bytes of unparsed input buffered before libevent stops reading. */
-#define XS_READ_HIWAT (64 * 1024)
+#define XS_SESSION_QUEUE_MAX XS_STREAM_QUEUE_MAX
 
 struct xs_session {
     uint64_t                 id;
     enum xs_c2s_state        state;
-    struct bufferevent      *bev;       /* owned */
-    struct xs_xml           *xml;       /* owned: the current stream's parser */
+    struct xs_stream         st;        /* the connection: bufferevent,
+                                           parser, pump, limits, close */
     const struct xs_listen_conf *lconf; /* borrowed from the config */
-    struct event            *pump_ev;   /* owned: continues input next turn */
-    struct event            *timer_ev;  /* owned: handshake, then close deadline */
     struct event            *delay_ev;  /* owned: delayed SASL failure */
     char                     stream_id[33];
     char                    *host;      /* owned: the domain this stream is to */
@@ -53,27 +48,18 @@ struct xs_session {
     struct xs_jid           *jid;       /* owned: full JID once bound */
     struct xs_sasl          *sasl;      /* owned: during authentication */
     char                     peer_ip[64];
-    int                      fd;
-    unsigned                 pause;     /* pause counter: no stanza drained */
     unsigned                 auth_failures;
-    bool                     is_tls;
-    bool                     is_stream_open;    /* we sent our header */
-    bool                     is_closing;
+    bool                     is_closing;    /* mirrors st.is_closing (set
+                                               in the same call) for the
+                                               modules that read it */
     bool                     is_available;      /* sent available presence */
     int                      priority;
     struct xs_stanza        *presence;  /* owned: last broadcast presence */
-    uint64_t                 out_soft_since;    /* ms; 0 when under */
-    const struct xs_shaper  *shaper;    /* borrowed from the config; NULL */
-    double                   shaper_tokens;     /* bytes we may still read */
-    uint64_t                 shaper_ms;         /* last refill */
     struct sockaddr_storage  peer_addr;
-    uint64_t                 out_drained;   /* bytes ever taken from the
-                                               output buffer (written) */
     struct xs_session_flush *flush_waits;   /* owned: FIFO of
                                                xs_session_on_flushed() */
     struct event            *flush_ev;  /* owned: runs the waits that
                                            are due; NULL until the first */
-    struct xs_session       *reap_next; /* borrowed: reap list link */
     void                    *mod_data[XS_MODULES_MAX];  /* per module */
 };
 

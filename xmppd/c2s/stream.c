@@ -42,13 +42,14 @@ xs_c2s_header(const struct xs_session *s)
 static bool
 c2s_may_starttls(const struct xs_session *s)
 {
-    return !s->is_tls && s->lconf->has_starttls && xs_server()->tls != NULL;
+    return !s->st.is_tls && s->lconf->has_starttls &&
+        xs_server()->tls != NULL;
 }
 
 static bool
 c2s_tls_missing(const struct xs_session *s)
 {
-    return !s->is_tls && s->lconf->is_starttls_required;
+    return !s->st.is_tls && s->lconf->is_starttls_required;
 }
 
 static void
@@ -80,7 +81,7 @@ c2s_send_features(struct xs_session *s)
             for (int i = 0; i < XS_SASL_MECH__COUNT; i++) {
                 struct xs_elem *me;
 
-                if (!xs_sasl_mech_offered(i, s->is_tls))
+                if (!xs_sasl_mech_offered(i, s->st.is_tls))
                     continue;
                 me = xs_elem_add_child(m, NULL, "mechanism");
                 xs_elem_add_text(me, xs_sasl_mech_name(i),
@@ -141,7 +142,7 @@ xs_c2s_on_open(struct xs_session *s, struct xs_elem *el)
         xs_session_send_raw(s, hdr);
         xs_free(hdr);
     }
-    s->is_stream_open = true;
+    s->st.is_stream_open = true;
     if (s->state == XS_C2S_WAIT_STREAM)
         s->state = XS_C2S_AUTHENTICATING;
     c2s_send_features(s);
@@ -443,7 +444,7 @@ c2s_on_sasl(struct xs_session *s, struct xs_elem *el)
         if (c2s_tls_missing(s)) {
             c2s_sasl_failure_now(s, XS_SASL_COND_ENCRYPTION_REQUIRED);
         } else if (mname == NULL || xs_sasl_mech_by_name(mname, &m) != XS_OK ||
-            !xs_sasl_mech_offered(m, s->is_tls)) {
+            !xs_sasl_mech_offered(m, s->st.is_tls)) {
             c2s_sasl_failure_now(s, XS_SASL_COND_INVALID_MECHANISM);
         } else {
             s->sasl = xs_sasl_new(m);
@@ -530,11 +531,11 @@ c2s_bind(struct xs_session *s, struct xs_elem *iq, struct xs_elem *bind)
     s->jid = jid;
     s->state = XS_C2S_BOUND;
     xs_sm_bind(s);
-    event_del(s->timer_ev);     /* the handshake is over */
+    xs_stream_set_deadline(&s->st, 0);     /* the handshake is over */
     if (xs_server()->conf->c2s_idle_timeout > 0) {
         struct timeval tv = { .tv_sec = xs_server()->conf->c2s_idle_timeout };
 
-        bufferevent_set_timeouts(s->bev, &tv, NULL);
+        bufferevent_set_timeouts(s->st.bev, &tv, NULL);
     }
     res = xs_elem_new(NS_BIND, "bind");
     xs_elem_add_text(xs_elem_add_child(res, NULL, "jid"), jid->full,

@@ -1,8 +1,9 @@
 /*
- * conn.c: one s2s connection: bufferevent (plain, STARTTLS or direct TLS,
- * either side of the handshake), the input pump with a per-turn budget,
- * back-pressure and the listener's shaper, bounded output, close with a
- * stream error and a deferred reap.  in.c and out.c speak the protocol.
+ * conn.c: one s2s connection on a shared stream (net/stream.c: plain,
+ * STARTTLS or direct TLS on either side of the handshake, the input pump,
+ * the shaper, bounded output, close and reap): its ids, TLS contexts,
+ * header, stanza output and the s2s side of closing.  in.c and out.c
+ * speak the protocol.
  */
 #include "xmppd/s2s/s2s_int.h"
 
@@ -23,20 +24,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CONN_FEED_CHUNK 4096
-#define CONN_STANZAS_PER_TURN 32
-#define CONN_QUEUE_MAX 64
-#define CONN_READ_HIWAT (64 * 1024)
-#define CONN_CLOSE_GRACE_MS 2000
-
 static void *conns_by_id;               /* tsearch tree of live conns */
 static uint64_t next_id = 1;
-static struct s2s_conn *reap_list;      /* borrowed links */
-static struct event *reap_ev;           /* owned */
 static SSL_CTX *client_ctx;             /* owned: outgoing TLS, and the
                                            trust store for peers' certs */
 
-static void conn_pump(struct s2s_conn *c);
+static const struct xs_stream_ops conn_ops;
+
+static struct s2s_conn *
+conn_of(struct xs_stream *st)
+{
+    return xs_container_of(st, struct s2s_conn, st);
+}
 
 static int
 conn_cmp(const void *a, const void *b)
@@ -94,22 +93,19 @@ s2s_conn_each(void (*fn)(struct s2s_conn *c, void *udata), void *udata)
     for (size_t i = 0; i < w.n; i++) {
         struct s2s_conn *c = s2s_conn_by_id(ids[i]);
 
-        if (c != NULL && !c->is_closing)
+        if (c != NULL && !c->st.is_closing)
             fn(c, udata);
     }
     xs_free(ids);
 }
 
+/* The one free path: the stream's reaper calls it. */
 static void
-conn_free(struct s2s_conn *c)
+conn_free(struct xs_stream *st)
 {
-    if (c->bev != NULL)
-        bufferevent_free(c->bev);
-    if (!c->is_tls && c->fd >= 0)
-        close(c->fd);           /* the plain bufferevent does not own it */
-    xs_xml_free(c->xml);
-    event_free(c->pump_ev);
-    event_free(c->timer_ev);
+    struct s2s_conn *c = conn_of(st);
+
+    xs_stream_fini(&c->st);
     xs_dns_cancel(c->dns);
     for (size_t i = 0; i < c->ntargets; i++)
         xs_free(c->targets[i].host);
@@ -127,69 +123,27 @@ conn_free(struct s2s_conn *c)
     xs_free(c);
 }
 
+/* The handshake deadline passed: fail the route or the verification
+ * (the stream then closes with connection-timeout). */
 static void
-conn_reap_cb(evutil_socket_t fd, short what, void *arg)
+conn_on_timeout(struct xs_stream *st)
 {
-    (void)fd, (void)what, (void)arg;
-    while (reap_list != NULL) {
-        struct s2s_conn *c = reap_list;
+    struct s2s_conn *c = conn_of(st);
 
-        reap_list = c->reap_next;
-        conn_free(c);
-    }
-}
-
-static void
-conn_reap_later(struct s2s_conn *c)
-{
-    if (c->bev != NULL)
-        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-    event_del(c->timer_ev);
-    event_del(c->pump_ev);
-    c->reap_next = reap_list;
-    reap_list = c;
-    event_active(reap_ev, EV_TIMEOUT, 0);
-}
-
-static void
-conn_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct s2s_conn *c = arg;
-
-    (void)fd, (void)what;
-    if (c->is_closing) {
-        conn_reap_later(c);
-        return;
-    }
-    xs_slog(c, XS_LOG_INFO, "s2s: handshake timeout remote=%s ip=%s",
-        c->remote ? c->remote : "?", c->peer_ip);
     if (c->kind != S2S_IN)
         s2s_out_on_gone(c, XS_SERR_REMOTE_SERVER_TIMEOUT);
-    s2s_conn_close(c, XS_STERR_CONNECTION_TIMEOUT, NULL);
-}
-
-static void
-conn_pump_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    conn_pump(arg);
 }
 
 struct s2s_conn *
 s2s_conn_new(enum s2s_kind kind)
 {
-    struct event_base *base = xs_server()->base;
     struct s2s_conn *c = xs_calloc(1, sizeof(*c));
 
-    if (reap_ev == NULL)
-        reap_ev = event_new(base, -1, 0, conn_reap_cb, NULL);
     c->id = next_id++;
     c->kind = kind;
-    c->fd = -1;
     c->state = kind == S2S_IN ? S2S_WAIT_STREAM : S2S_CONNECTING;
     c->started_ms = xs_now_ms();
-    c->pump_ev = event_new(base, -1, 0, conn_pump_cb, c);
-    c->timer_ev = event_new(base, -1, 0, conn_timer_cb, c);
+    xs_stream_init(&c->st, c->id, &conn_ops, c->peer_ip);
     xs_random_id(c->stream_id);
     tsearch(c, &conns_by_id, conn_cmp);
     s2s_conn_handshake_timer(c);
@@ -199,12 +153,7 @@ s2s_conn_new(enum s2s_kind kind)
 void
 s2s_conn_handshake_timer(struct s2s_conn *c)
 {
-    struct timeval tv = {
-        .tv_sec = xs_server()->conf->s2s_handshake_timeout,
-    };
-
-    event_del(c->timer_ev);
-    event_add(c->timer_ev, &tv);
+    xs_stream_set_deadline(&c->st, xs_server()->conf->s2s_handshake_timeout);
 }
 
 /* Authenticated: the handshake deadline gives way to the idle timeout. */
@@ -213,64 +162,38 @@ s2s_conn_idle_timer(struct s2s_conn *c)
 {
     int idle = xs_server()->conf->s2s_idle_timeout;
 
-    event_del(c->timer_ev);
-    if (idle > 0 && c->bev != NULL) {
+    xs_stream_set_deadline(&c->st, 0);
+    if (idle > 0 && c->st.bev != NULL) {
         struct timeval tv = { .tv_sec = idle };
 
         /* Inbound: no input; outbound: no output (we are the writer). */
         if (c->kind == S2S_IN)
-            bufferevent_set_timeouts(c->bev, &tv, NULL);
+            bufferevent_set_timeouts(c->st.bev, &tv, NULL);
         else
-            bufferevent_set_timeouts(c->bev, NULL, &tv);
+            bufferevent_set_timeouts(c->st.bev, NULL, &tv);
     }
 }
 
-static struct xs_xml *
-conn_parser_new(const struct s2s_conn *c)
+static void
+conn_xml_limits(const struct xs_stream *st, struct xs_xml_limits *lim)
 {
+    const struct s2s_conn *c =
+        xs_container_of(st, const struct s2s_conn, st);
     const struct xs_conf *conf = xs_server()->conf;
-    struct xs_xml_limits lim = {
-        .max_stanza = conf->max_stanza_size_preauth,
-        .max_depth = conf->max_xml_depth,
-        .max_attrs = conf->max_xml_attrs,
-    };
 
+    lim->max_stanza = conf->max_stanza_size_preauth;
+    lim->max_depth = conf->max_xml_depth;
+    lim->max_attrs = conf->max_xml_attrs;
     if (c->kind != S2S_IN)
-        lim.max_stanza = conf->s2s_max_stanza_size;
+        lim->max_stanza = conf->s2s_max_stanza_size;
     else if (c->npairs > 0 && c->lconf != NULL)
-        lim.max_stanza = c->lconf->max_stanza_size;
-    return xs_xml_new(&lim);
+        lim->max_stanza = c->lconf->max_stanza_size;
 }
 
 void
 s2s_conn_restart_stream(struct s2s_conn *c)
 {
-    xs_xml_free(c->xml);
-    c->xml = conn_parser_new(c);
-    c->is_stream_open = false;
-}
-
-static void conn_read_cb(struct bufferevent *bev, void *arg);
-static void conn_write_cb(struct bufferevent *bev, void *arg);
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
-
-static void
-conn_count_out(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-    void *arg)
-{
-    struct s2s_conn *c = arg;
-
-    (void)buf;
-    c->bytes_out += info->n_deleted;
-}
-
-static void
-conn_setup_bev(struct s2s_conn *c)
-{
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    evbuffer_add_cb(bufferevent_get_output(c->bev), conn_count_out, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_READ_HIWAT);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    xs_stream_restart(&c->st);
 }
 
 static xs_rc
@@ -291,8 +214,9 @@ conn_verify_any(int ok, X509_STORE_CTX *x)
 }
 
 static SSL *
-conn_ssl_new(struct s2s_conn *c)
+conn_ssl_new(struct xs_stream *st)
 {
+    struct s2s_conn *c = conn_of(st);
     SSL_CTX *server_ctx = xs_server()->tls;
     SSL *ssl;
 
@@ -327,58 +251,16 @@ conn_ssl_new(struct s2s_conn *c)
     return ssl;
 }
 
-static xs_rc
-conn_wrap_tls(struct s2s_conn *c)
-{
-    SSL *ssl = conn_ssl_new(c);
-
-    if (ssl == NULL) {
-        xs_log_openssl(XS_LOG_ERR, "s=%" PRIu64 " s2s: no TLS context",
-            c->id);
-        return XS_EIO;
-    }
-    if (c->bev != NULL)
-        bufferevent_free(c->bev);
-    c->bev = bufferevent_openssl_socket_new(xs_server()->base, c->fd, ssl,
-        c->kind == S2S_IN ? BUFFEREVENT_SSL_ACCEPTING
-                          : BUFFEREVENT_SSL_CONNECTING,
-        BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    c->is_tls = true;
-    conn_setup_bev(c);
-    return XS_OK;
-}
-
 xs_rc
 s2s_conn_attach(struct s2s_conn *c, int fd, bool is_tls)
 {
-    c->fd = fd;
-    c->xml = conn_parser_new(c);
-    if (is_tls)
-        return conn_wrap_tls(c);
-    /* Without CLOSE_ON_FREE: STARTTLS replaces this bufferevent on the
-     * same socket, and conn_free() closes the fd itself. */
-    c->bev = bufferevent_socket_new(xs_server()->base, fd, 0);
-    conn_setup_bev(c);
-    return XS_OK;
+    return xs_stream_attach(&c->st, fd, is_tls, c->kind != S2S_IN);
 }
 
 xs_rc
 s2s_conn_start_tls(struct s2s_conn *c)
 {
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) != 0) {
-        /* RFC 6120 5.4.3.3: nothing may follow in clear. */
-        s2s_conn_close(c, XS_STERR_POLICY_VIOLATION, NULL);
-        return XS_EINVAL;
-    }
-    if (conn_wrap_tls(c) != XS_OK) {
-        s2s_conn_close(c, XS_STERR_INTERNAL_SERVER_ERROR, NULL);
-        return XS_EIO;
-    }
-    s2s_conn_restart_stream(c);
-    xs_slog(c, XS_LOG_DEBUG, "s2s: starttls remote=%s",
-        c->remote ? c->remote : "?");
-    return XS_OK;
+    return xs_stream_start_tls(&c->st, c->kind != S2S_IN);
 }
 
 bool
@@ -389,10 +271,10 @@ s2s_conn_cert_ok(const struct s2s_conn *c, const char *domain)
     X509_STORE_CTX *sctx;
     bool ok = false;
 
-    if (!c->is_tls || c->bev == NULL || domain == NULL ||
+    if (!c->st.is_tls || c->st.bev == NULL || domain == NULL ||
         conn_client_ctx() != XS_OK)
         return false;
-    ssl = bufferevent_openssl_get_ssl(c->bev);
+    ssl = bufferevent_openssl_get_ssl(c->st.bev);
     if (ssl == NULL || (leaf = SSL_get1_peer_certificate(ssl)) == NULL)
         return false;
     sctx = X509_STORE_CTX_new();
@@ -438,32 +320,17 @@ static void
 conn_check_output(struct s2s_conn *c)
 {
     const struct xs_conf *conf = xs_server()->conf;
-    size_t len = evbuffer_get_length(bufferevent_get_output(c->bev));
 
-    if (len > conf->s2s_out_hard_limit) {
-        xs_slog(c, XS_LOG_NOTICE, "s2s: output over hard limit (%zu bytes) "
-            "remote=%s", len, c->remote ? c->remote : "?");
-        s2s_conn_close(c, XS_STERR_POLICY_VIOLATION, "slow reader");
-        return;
-    }
-    if (len <= conf->s2s_out_soft_limit) {
-        c->out_soft_since = 0;
-    } else if (c->out_soft_since == 0) {
-        c->out_soft_since = xs_now_ms();
-    } else if (xs_now_ms() - c->out_soft_since >
-        (uint64_t)conf->s2s_out_soft_seconds * 1000u) {
-        xs_slog(c, XS_LOG_NOTICE, "s2s: output over soft limit too long "
-            "remote=%s", c->remote ? c->remote : "?");
-        s2s_conn_close(c, XS_STERR_POLICY_VIOLATION, "slow reader");
-    }
+    xs_stream_check_output(&c->st, conf->s2s_out_soft_limit,
+        conf->s2s_out_hard_limit, conf->s2s_out_soft_seconds);
 }
 
 void
 s2s_conn_write(struct s2s_conn *c, const char *xml, size_t len)
 {
-    if (c->is_closing || c->bev == NULL)
+    if (c->st.is_closing || c->st.bev == NULL)
         return;
-    bufferevent_write(c->bev, xml, len);
+    bufferevent_write(c->st.bev, xml, len);
     conn_check_output(c);
 }
 
@@ -509,11 +376,11 @@ conn_serialize(struct xs_elem *root, struct evbuffer *out)
 void
 s2s_conn_send_stanza(struct s2s_conn *c, struct xs_stanza *st)
 {
-    if (c->is_closing || c->bev == NULL) {
+    if (c->st.is_closing || c->st.bev == NULL) {
         xs_stanza_unref(st);
         return;
     }
-    conn_serialize(st->el, bufferevent_get_output(c->bev));
+    conn_serialize(st->el, bufferevent_get_output(c->st.bev));
     c->stanzas_out++;
     xs_stanza_unref(st);
     conn_check_output(c);
@@ -522,218 +389,112 @@ s2s_conn_send_stanza(struct s2s_conn *c, struct xs_stanza *st)
 void
 s2s_conn_close(struct s2s_conn *c, enum xs_stream_err err, const char *text)
 {
-    struct timeval tv = {
-        .tv_sec = CONN_CLOSE_GRACE_MS / 1000,
-        .tv_usec = (CONN_CLOSE_GRACE_MS % 1000) * 1000,
-    };
+    xs_stream_close(&c->st, err, text);
+}
 
-    if (c->is_closing)
-        return;
-    if (err != XS_STERR_NONE)
-        xs_slog(c, XS_LOG_INFO, "s2s: closing with stream error %s%s%s "
-            "remote=%s ip=%s", xs_stream_err_name(err), text ? ": " : "",
-            text ? text : "", c->remote ? c->remote : "?", c->peer_ip);
-    else
-        xs_slog(c, XS_LOG_DEBUG, "s2s: closing remote=%s",
-            c->remote ? c->remote : "?");
+/* Nothing may be written before the connection is up. */
+static char *
+conn_header(const struct xs_stream *st)
+{
+    const struct s2s_conn *c =
+        xs_container_of(st, const struct s2s_conn, st);
+
+    return c->state == S2S_CONNECTING ? NULL : s2s_conn_header(c);
+}
+
+/* The stream is closing (is_closing is set): fail over or fail the route
+ * (or the verification), and leave the tree. */
+static void
+conn_on_closing(struct xs_stream *st, bool is_peer_gone)
+{
+    struct s2s_conn *c = conn_of(st);
+
     if (c->kind != S2S_IN)
-        s2s_out_on_gone(c, XS_SERR_REMOTE_SERVER_NOT_FOUND);
-    if (c->bev != NULL && c->state != S2S_TLS_SWITCH &&
-        c->state != S2S_CONNECTING) {
-        struct evbuffer *out = bufferevent_get_output(c->bev);
-
-        if (!c->is_stream_open) {
-            char *hdr = s2s_conn_header(c);
-
-            evbuffer_add(out, hdr, strlen(hdr));
-            xs_free(hdr);
-            c->is_stream_open = true;
-        }
-        if (err != XS_STERR_NONE) {
-            char *e = xs_stream_error_xml(err, text);
-
-            evbuffer_add(out, e, strlen(e));
-            xs_free(e);
-        }
-        evbuffer_add(out, "</stream:stream>", 16);
-    }
-    c->is_closing = true;
+        s2s_out_on_gone(c, is_peer_gone && c->state != S2S_CONNECTING
+            ? XS_SERR_REMOTE_SERVER_TIMEOUT
+            : XS_SERR_REMOTE_SERVER_NOT_FOUND);
     tdelete(c, &conns_by_id, conn_cmp);
-    if (c->bev == NULL ||
-        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-        conn_reap_later(c);
-        return;
-    }
-    bufferevent_disable(c->bev, EV_READ);
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
-    event_del(c->timer_ev);
-    event_add(c->timer_ev, &tv);
 }
 
 static void
-conn_write_cb(struct bufferevent *bev, void *arg)
+conn_on_tls(struct xs_stream *st)
 {
-    struct s2s_conn *c = arg;
-
-    (void)bev;
-    if (c->is_closing) {
-        conn_reap_later(c);
-        return;
-    }
-    if (c->state == S2S_TLS_SWITCH && s2s_conn_start_tls(c) == XS_OK)
-        s2s_in_after_tls(c);
+    s2s_in_after_tls(conn_of(st));
 }
 
 static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
+conn_on_connected(struct xs_stream *st)
 {
-    struct s2s_conn *c = arg;
+    struct s2s_conn *c = conn_of(st);
 
-    if (what & BEV_EVENT_CONNECTED) {
-        if (c->kind != S2S_IN && c->state == S2S_CONNECTING)
-            s2s_out_connected(c);
-        return;
-    }
-    if (what & BEV_EVENT_TIMEOUT) {
-        xs_slog(c, XS_LOG_INFO, "s2s: idle timeout remote=%s",
-            c->remote ? c->remote : "?");
-        s2s_conn_close(c, XS_STERR_NONE, NULL);
-        return;
-    }
-    if (what & BEV_EVENT_ERROR) {
-        unsigned long e = bufferevent_get_openssl_error(bev);
-        char buf[256] = "";
+    if (c->kind != S2S_IN && c->state == S2S_CONNECTING)
+        s2s_out_connected(c);
+}
 
-        if (e != 0)
-            ERR_error_string_n(e, buf, sizeof(buf));
-        xs_slog(c, XS_LOG_INFO, "s2s: connection error remote=%s ip=%s%s%s",
-            c->remote ? c->remote : "?", c->peer_ip, e ? ": " : "", buf);
-    } else if (what & BEV_EVENT_EOF) {
-        xs_slog(c, XS_LOG_DEBUG, "s2s: peer closed the connection");
-    }
-    if ((what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) && !c->is_closing &&
-        c->kind != S2S_IN && c->state == S2S_CONNECTING) {
-        s2s_out_connect_failed(c);
-        return;
-    }
-    if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-        if (!c->is_closing) {
-            if (c->kind != S2S_IN)
-                s2s_out_on_gone(c, c->state == S2S_CONNECTING
-                    ? XS_SERR_REMOTE_SERVER_NOT_FOUND
-                    : XS_SERR_REMOTE_SERVER_TIMEOUT);
-            c->is_closing = true;
-            tdelete(c, &conns_by_id, conn_cmp);
-        }
-        conn_reap_later(c);
-    }
+/* An outbound connect that fails tries the next address. */
+static bool
+conn_on_connect_failed(struct xs_stream *st)
+{
+    struct s2s_conn *c = conn_of(st);
+
+    if (c->kind == S2S_IN || c->state != S2S_CONNECTING)
+        return false;
+    s2s_out_connect_failed(c);
+    return true;
 }
 
 static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+conn_on_open(struct xs_stream *st, struct xs_elem *el)
 {
-    (void)bev;
-    conn_pump(arg);
-}
+    struct s2s_conn *c = conn_of(st);
 
-static void
-conn_handle(struct s2s_conn *c, struct xs_xml_ev *ev)
-{
-    switch (ev->type) {
-    case XS_XEV_OPEN:
-        if (c->kind == S2S_IN)
-            s2s_in_on_open(c, ev->el);
-        else
-            s2s_out_on_open(c, ev->el);
-        break;
-    case XS_XEV_ELEM:
-        if (c->kind == S2S_IN)
-            s2s_in_on_elem(c, ev->el);
-        else
-            s2s_out_on_elem(c, ev->el);
-        break;
-    case XS_XEV_CLOSE:
-        s2s_conn_close(c, XS_STERR_NONE, NULL);
-        break;
-    }
-}
-
-/* ejabberd's s2s_shaper: a token bucket on input bytes. */
-static size_t
-conn_shaper_allow(struct s2s_conn *c, size_t want)
-{
-    uint64_t now = xs_now_ms();
-    double rate = (double)c->shaper->rate;
-    double burst = (double)c->shaper->burst_size;
-    double wait_ms;
-    struct timeval tv;
-
-    c->shaper_tokens += rate * (double)(now - c->shaper_ms) / 1000.0;
-    if (c->shaper_tokens > burst)
-        c->shaper_tokens = burst;
-    c->shaper_ms = now;
-    if (c->shaper_tokens >= 1.0)
-        return c->shaper_tokens < (double)want ? (size_t)c->shaper_tokens
-                                                : want;
-    wait_ms = (1.0 - c->shaper_tokens) * 1000.0 / rate + 1.0;
-    tv.tv_sec = (time_t)(wait_ms / 1000.0);
-    tv.tv_usec = (suseconds_t)((uint64_t)wait_ms % 1000u) * 1000;
-    bufferevent_disable(c->bev, EV_READ);
-    event_add(c->pump_ev, &tv);
-    return 0;
-}
-
-static void
-conn_pump(struct s2s_conn *c)
-{
-    unsigned budget = CONN_STANZAS_PER_TURN;
-    struct evbuffer *in;
-
-    while (budget > 0 && !c->is_closing && c->state != S2S_TLS_SWITCH &&
-        c->bev != NULL) {
-        struct xs_xml_ev ev;
-        char chunk[CONN_FEED_CHUNK];
-        enum xs_stream_err err;
-        size_t want = sizeof(chunk);
-        int n;
-
-        if (xs_xml_pop(c->xml, &ev)) {
-            conn_handle(c, &ev);
-            budget--;
-            continue;
-        }
-        in = bufferevent_get_input(c->bev);
-        if (c->shaper != NULL && evbuffer_get_length(in) > 0 &&
-            (want = conn_shaper_allow(c, want)) == 0)
-            return;
-        n = evbuffer_remove(in, chunk, want);
-        if (n <= 0)
-            break;
-        c->bytes_in += (uint64_t)n;
-        if (c->shaper != NULL)
-            c->shaper_tokens -= n;
-        err = xs_xml_feed(c->xml, chunk, (size_t)n);
-        if (err != XS_STERR_NONE) {
-            struct xs_xml *x = c->xml;
-
-            xs_slog(c, XS_LOG_INFO, "s2s: bad xml from ip=%s: %s",
-                c->peer_ip, xs_stream_err_name(err));
-            while (!c->is_closing && c->xml == x && xs_xml_pop(x, &ev))
-                conn_handle(c, &ev);
-            s2s_conn_close(c, err, NULL);
-            return;
-        }
-    }
-    if (c->is_closing || c->state == S2S_TLS_SWITCH || c->bev == NULL)
-        return;
-    in = bufferevent_get_input(c->bev);
-    if (xs_xml_pending(c->xml) > 0 || evbuffer_get_length(in) > 0)
-        event_active(c->pump_ev, EV_TIMEOUT, 0);
-    if (xs_xml_pending(c->xml) >= CONN_QUEUE_MAX)
-        bufferevent_disable(c->bev, EV_READ);
+    if (c->kind == S2S_IN)
+        s2s_in_on_open(c, el);
     else
-        bufferevent_enable(c->bev, EV_READ);
+        s2s_out_on_open(c, el);
 }
+
+static void
+conn_on_elem(struct xs_stream *st, struct xs_elem *el)
+{
+    struct s2s_conn *c = conn_of(st);
+
+    if (c->kind == S2S_IN)
+        s2s_in_on_elem(c, el);
+    else
+        s2s_out_on_elem(c, el);
+}
+
+/* The peer ended its stream: end ours. */
+static void
+conn_on_close(struct xs_stream *st)
+{
+    s2s_conn_close(conn_of(st), XS_STERR_NONE, NULL);
+}
+
+static const char *
+conn_peer_name(const struct xs_stream *st)
+{
+    return xs_container_of(st, const struct s2s_conn, st)->remote;
+}
+
+static const struct xs_stream_ops conn_ops = {
+    .name = "s2s",
+    .xml_limits = conn_xml_limits,
+    .on_open = conn_on_open,
+    .on_elem = conn_on_elem,
+    .on_close = conn_on_close,
+    .header = conn_header,
+    .on_closing = conn_on_closing,
+    .on_free = conn_free,
+    .ssl_new = conn_ssl_new,
+    .on_timeout = conn_on_timeout,
+    .on_tls = conn_on_tls,
+    .on_connected = conn_on_connected,
+    .on_connect_failed = conn_on_connect_failed,
+    .peer_name = conn_peer_name,
+    .idle_err = XS_STERR_NONE,
+};
 
 xs_rc
 xs_s2s_start(struct xs_server *srv)
@@ -765,9 +526,5 @@ xs_s2s_free(void)
     xs_dialback_clear_secret();
     SSL_CTX_free(client_ctx);
     client_ctx = NULL;
-    if (reap_ev != NULL) {
-        conn_reap_cb(-1, 0, NULL);
-        event_free(reap_ev);
-        reap_ev = NULL;
-    }
+    xs_stream_reap_all();
 }

@@ -4,6 +4,7 @@
  * (remote, local) pairs, and the stanzas they may then send.
  */
 #include "xmppd/s2s/s2s_int.h"
+#include "xmppd/s2s/blocklist.h"
 
 #include "xmppd/router.h"
 #include "xmppd/s2s/dialback.h"
@@ -19,7 +20,7 @@
 static bool
 in_tls_missing(const struct s2s_conn *c)
 {
-    return !c->is_tls &&
+    return !c->st.is_tls &&
         xs_server()->conf->s2s_use_starttls == XS_S2S_TLS_REQUIRED;
 }
 
@@ -47,11 +48,8 @@ xs_s2s_accept(int fd, const struct sockaddr *sa, socklen_t salen,
             .ip = (const struct sockaddr *)&c->peer_addr,
         };
 
-        c->shaper = xs_shaper_for(&conf->acl, lconf->shaper, &subj);
-        if (c->shaper != NULL) {
-            c->shaper_tokens = (double)c->shaper->burst_size;
-            c->shaper_ms = xs_now_ms();
-        }
+        xs_stream_set_shaper(&c->st,
+            xs_shaper_for(&conf->acl, lconf->shaper, &subj));
     }
     if (s2s_conn_attach(c, fd, lconf->is_tls) != XS_OK) {
         s2s_conn_close(c, XS_STERR_INTERNAL_SERVER_ERROR, NULL);
@@ -69,7 +67,7 @@ in_send_features(struct s2s_conn *c)
     char *xml;
 
     evbuffer_add_printf(b, "<stream:features>");
-    if (!c->is_tls && conf->s2s_use_starttls != XS_S2S_TLS_OFF &&
+    if (!c->st.is_tls && conf->s2s_use_starttls != XS_S2S_TLS_OFF &&
         xs_server()->tls != NULL) {
         evbuffer_add_printf(b, "<starttls xmlns='" S2S_NS_TLS "'>%s"
             "</starttls>", in_tls_missing(c) ? "<required/>" : "");
@@ -131,7 +129,7 @@ s2s_in_on_open(struct s2s_conn *c, struct xs_elem *el)
     hdr = s2s_conn_header(c);
     s2s_conn_write(c, hdr, strlen(hdr));
     xs_free(hdr);
-    c->is_stream_open = true;
+    c->st.is_stream_open = true;
     c->state = S2S_OPEN;
     in_send_features(c);
 done:
@@ -173,11 +171,13 @@ in_pair_add(struct s2s_conn *c, const char *remote, const char *local,
             .max_attrs = xs_server()->conf->max_xml_attrs,
         };
 
-        xs_xml_set_limits(c->xml, &lim);
+        xs_xml_set_limits(c->st.xml, &lim);
         s2s_conn_idle_timer(c);
         c->auth = how;
-        xs_free(c->remote);
-        c->remote = xs_strdup(remote);
+        if (c->remote != remote) {      /* SASL passes c->remote itself */
+            xs_free(c->remote);
+            c->remote = xs_strdup(remote);
+        }
     }
     xs_slog(c, XS_LOG_INFO, "s2s: inbound authenticated remote=%s local=%s "
         "auth=%s ip=%s", remote, local,
@@ -190,7 +190,7 @@ in_starttls(struct s2s_conn *c, struct xs_elem *el)
     static const char proceed[] = "<proceed xmlns='" S2S_NS_TLS "'/>";
 
     xs_elem_free(el);
-    if (c->is_tls || xs_server()->tls == NULL ||
+    if (c->st.is_tls || xs_server()->tls == NULL ||
         xs_server()->conf->s2s_use_starttls == XS_S2S_TLS_OFF) {
         s2s_conn_write_lit(c, "<failure xmlns='" S2S_NS_TLS "'/>");
         s2s_conn_close(c, XS_STERR_NONE, NULL);
@@ -199,7 +199,7 @@ in_starttls(struct s2s_conn *c, struct xs_elem *el)
     s2s_conn_write(c, proceed, sizeof(proceed) - 1);
     c->state = S2S_TLS_SWITCH;
     /* The peer's ClientHello waits in the kernel for the TLS bufferevent. */
-    bufferevent_disable(c->bev, EV_READ);
+    xs_stream_tls_pending(&c->st);
 }
 
 static void
@@ -247,9 +247,7 @@ in_sasl_auth(struct s2s_conn *c, struct xs_elem *el)
         in_sasl_failure(c, "not-authorized");
         goto done;
     }
-    if (!xs_s2s_domain_allowed(c->remote)) {
-        xs_slog(c, XS_LOG_NOTICE, "s2s: refused by access control "
-            "remote=%s", c->remote);
+    if (!xs_s2s_access_check(c->remote, XS_S2S_IN)) {   /* logs why */
         in_sasl_failure(c, "not-authorized");
         s2s_conn_close(c, XS_STERR_POLICY_VIOLATION, NULL);
         goto done;
@@ -323,9 +321,7 @@ in_db_result(struct s2s_conn *c, const char *from, const char *to,
         in_db_error(c, "result", to, from, NULL, "policy-violation");
         return;
     }
-    if (!xs_s2s_domain_allowed(from)) {
-        xs_slog(c, XS_LOG_NOTICE, "s2s: dialback refused by access control "
-            "remote=%s", from);
+    if (!xs_s2s_access_check(from, XS_S2S_IN)) {        /* logs why */
         in_db_error(c, "result", to, from, NULL, "forbidden");
         return;
     }
@@ -365,7 +361,7 @@ s2s_in_verified(uint64_t in_id, const char *remote, const char *local,
 {
     struct s2s_conn *c = s2s_conn_by_id(in_id);
 
-    if (c == NULL || c->is_closing)
+    if (c == NULL || c->st.is_closing)
         return;
     if (type == NULL) {
         in_db_error(c, "result", local, remote, NULL,
@@ -374,7 +370,7 @@ s2s_in_verified(uint64_t in_id, const char *remote, const char *local,
     }
     if (strcmp(type, "valid") == 0) {
         /* Access control may have changed while we asked. */
-        if (!xs_s2s_domain_allowed(remote)) {
+        if (!xs_s2s_access_check(remote, XS_S2S_IN)) {
             in_db_error(c, "result", local, remote, NULL, "forbidden");
             return;
         }

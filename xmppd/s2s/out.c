@@ -6,6 +6,7 @@
  * authoritative server.
  */
 #include "xmppd/s2s/s2s_int.h"
+#include "xmppd/s2s/blocklist.h"
 
 #include "xmppd/net/dns.h"
 #include "xmppd/router.h"
@@ -74,11 +75,13 @@ out_route_free(struct s2s_route *r)
     xs_free(r);
 }
 
-/* Write st now (S2S_OUT already ran).  Takes st. */
+/* Write st now (S2S_OUT already ran).  Takes st.  By connection id, not
+ * route: a write over the output limit closes the connection, and that
+ * frees its route. */
 static void
-out_write(struct s2s_route *r, struct xs_stanza *st)
+out_write(uint64_t conn_id, struct xs_stanza *st)
 {
-    struct s2s_conn *c = s2s_conn_by_id(r->conn_id);
+    struct s2s_conn *c = s2s_conn_by_id(conn_id);
 
     if (c == NULL) {
         xs_stanza_unref(st);
@@ -120,15 +123,17 @@ static void
 out_route_flush(struct s2s_route *r)
 {
     struct s2s_qitem *q = r->head;
+    uint64_t conn_id = r->conn_id;
 
     r->head = NULL;
     r->tail = &r->head;
     r->nqueued = 0;
     r->is_up = true;
+    /* r may be freed by any write below: only conn_id is used. */
     while (q != NULL) {
         struct s2s_qitem *next = q->next;
 
-        out_write(r, q->st);
+        out_write(conn_id, q->st);
         xs_free(q);
         q = next;
     }
@@ -183,13 +188,8 @@ out_try_next(struct s2s_conn *c)
         const struct xs_dns_addr *a = &c->addrs[c->addr_i++];
         int fd;
 
-        if (c->bev != NULL) {
-            bufferevent_free(c->bev);
-            c->bev = NULL;
-        }
-        if (!c->is_tls && c->fd >= 0)
-            close(c->fd);       /* the plain bufferevent does not own it */
-        c->fd = -1;
+        /* Plain first: the socket connects, then TLS wraps it if direct. */
+        xs_stream_detach(&c->st);
         fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
             SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -207,13 +207,9 @@ out_try_next(struct s2s_conn *c)
                 ->sin6_port);
         }
         memcpy(&c->peer_addr, &a->ss, a->len);
-        /* Plain first: the socket connects, then TLS wraps it if direct. */
-        c->is_tls = false;
-        xs_xml_free(c->xml);
-        c->xml = NULL;
         if (s2s_conn_attach(c, fd, false) != XS_OK)
             continue;
-        if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)
+        if (bufferevent_socket_connect(c->st.bev, (const struct sockaddr *)
             &a->ss, (int)a->len) == 0) {
             xs_slog(c, XS_LOG_DEBUG, "s2s: connecting remote=%s ip=%s "
                 "port=%d", c->remote, c->peer_ip, c->peer_port);
@@ -279,7 +275,7 @@ s2s_out_connected(struct s2s_conn *c)
 {
     char *hdr;
 
-    if (c->is_direct_tls && !c->is_tls) {
+    if (c->is_direct_tls && !c->st.is_tls) {
         if (s2s_conn_start_tls(c) != XS_OK)
             return;
         /* BEV_EVENT_CONNECTED again once the handshake is done. */
@@ -289,7 +285,7 @@ s2s_out_connected(struct s2s_conn *c)
     hdr = s2s_conn_header(c);
     s2s_conn_write(c, hdr, strlen(hdr));
     xs_free(hdr);
-    c->is_stream_open = true;
+    c->st.is_stream_open = true;
 }
 
 void
@@ -400,13 +396,13 @@ out_features(struct s2s_conn *c, struct xs_elem *el)
     struct xs_elem *mechs = xs_elem_child(el, S2S_NS_SASL, "mechanisms");
     bool has_db = xs_elem_child(el, S2S_NS_DB_FEATURE, "dialback") != NULL;
 
-    if (!c->is_tls && tls != NULL && conf->s2s_use_starttls !=
+    if (!c->st.is_tls && tls != NULL && conf->s2s_use_starttls !=
         XS_S2S_TLS_OFF && xs_server()->tls != NULL) {
         s2s_conn_write_lit(c, "<starttls xmlns='" S2S_NS_TLS "'/>");
         c->state = S2S_WAIT_PROCEED;
         return;
     }
-    if (!c->is_tls && conf->s2s_use_starttls == XS_S2S_TLS_REQUIRED) {
+    if (!c->st.is_tls && conf->s2s_use_starttls == XS_S2S_TLS_REQUIRED) {
         xs_slog(c, XS_LOG_NOTICE, "s2s: remote=%s offers no TLS",
             c->remote);
         s2s_conn_close(c, XS_STERR_POLICY_VIOLATION, "TLS required");
@@ -416,7 +412,7 @@ out_features(struct s2s_conn *c, struct xs_elem *el)
         out_authenticated(c, XS_S2S_AUTH_EXTERNAL);
         return;
     }
-    if (c->is_tls)
+    if (c->st.is_tls)
         c->is_cert_verified = s2s_conn_cert_ok(c, c->remote);
     if (c->kind == S2S_VERIFY) {
         out_send_db(c);
@@ -573,8 +569,9 @@ xs_s2s_route(struct xs_stanza_ctx *ctx)
         ctx->why = "no relaying between remote domains";
         return XS_BOUNCE;
     }
-    if (!xs_s2s_domain_allowed(remote)) {
-        ctx->err = XS_SERR_REMOTE_SERVER_NOT_FOUND;
+    if (!xs_s2s_access_check(remote, XS_S2S_OUT)) {
+        /* RFC 6120 8.3.3.10: our policy, not a broken remote domain. */
+        ctx->err = XS_SERR_NOT_ALLOWED;
         ctx->why = "remote domain refused by s2s access";
         return XS_BOUNCE;
     }
@@ -583,7 +580,7 @@ xs_s2s_route(struct xs_stanza_ctx *ctx)
         return v == XS_HANDLED ? XS_DROP : v;
     r = out_route_find(local, remote, true);
     if (r->is_up && s2s_conn_by_id(r->conn_id) != NULL) {
-        out_write(r, ctx->st);
+        out_write(r->conn_id, ctx->st);
         return XS_STOLEN;
     }
     if (r->nqueued >= conf->s2s_queue_max) {
@@ -629,8 +626,8 @@ out_list_cb(struct s2s_conn *c, void *udata)
         .is_cert_verified = c->is_cert_verified,
         .peer_ip = c->peer_ip,
         .peer_port = c->peer_port,
-        .bytes_in = c->bytes_in,
-        .bytes_out = c->bytes_out,
+        .bytes_in = c->st.bytes_in,
+        .bytes_out = c->st.bytes_out,
         .stanzas_in = c->stanzas_in,
         .stanzas_out = c->stanzas_out,
         .age_s = (int64_t)((xs_now_ms() - c->started_ms) / 1000u),
@@ -639,8 +636,8 @@ out_list_cb(struct s2s_conn *c, void *udata)
 
     if (c->kind == S2S_VERIFY)
         return;                 /* short-lived helpers, not federation */
-    if (c->is_tls && c->bev != NULL) {
-        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    if (c->st.is_tls && c->st.bev != NULL) {
+        SSL *ssl = bufferevent_openssl_get_ssl(c->st.bev);
 
         info.tls_version = ssl != NULL ? SSL_get_version(ssl) : NULL;
     }

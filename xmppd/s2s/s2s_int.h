@@ -1,16 +1,18 @@
 /*
  * s2s_int.h: internal to xmppd/s2s/: one server-to-server connection
- * (conn.c: bufferevent, TLS, input pump, output limits, close and reap)
+ * (conn.c: on a shared stream, net/stream.c: bufferevent, TLS, input
+ * pump, output limits, close and reap)
  * and the protocol halves that drive it (in.c: streams peers open to us;
  * out.c: streams we open, their queues, and dialback verifications).
  *
  * Ownership: conn.c creates and frees connections; a closing connection
- * is freed by the reaper after the current callbacks return.  Deferred
+ * is freed by the stream reaper after the current callbacks return.  Deferred
  * work keeps c->id and calls s2s_conn_by_id().
  */
 #ifndef XMPPD_S2S_S2S_INT_H
 #define XMPPD_S2S_S2S_INT_H
 
+#include "xmppd/net/stream.h"
 #include "xmppd/s2s/s2s.h"
 #include "xmppd/xml/parser.h"
 
@@ -53,12 +55,9 @@ struct s2s_conn {
     uint64_t             id;
     enum s2s_kind        kind;
     enum s2s_state       state;
-    struct bufferevent  *bev;       /* owned */
-    int                  fd;
-    struct xs_xml       *xml;       /* owned: the current stream's parser */
+    struct xs_stream     st;        /* the connection: bufferevent,
+                                       parser, pump, limits, close */
     const struct xs_listen_conf *lconf; /* borrowed; inbound only */
-    struct event        *pump_ev;   /* owned */
-    struct event        *timer_ev;  /* owned: handshake, then close grace */
     char                 stream_id[128];    /* in: ours (32 chars);
                                                out: the peer's */
     char                *local;     /* owned: our domain ("" unknown) */
@@ -66,21 +65,14 @@ struct s2s_conn {
     struct s2s_pair     *pairs;     /* owned; inbound */
     size_t               npairs;
     enum xs_s2s_auth     auth;
-    bool                 is_tls;
     bool                 is_cert_verified;  /* for `remote` */
-    bool                 is_stream_open;    /* we sent our header */
-    bool                 is_closing;
     bool                 is_sasl_done;      /* in: EXTERNAL succeeded */
     bool                 peer_has_dialback; /* out: offered or declared */
     char                 peer_ip[64];
     int                  peer_port;
     struct sockaddr_storage peer_addr;
     uint64_t             started_ms;
-    uint64_t             bytes_in, bytes_out, stanzas_in, stanzas_out;
-    uint64_t             out_soft_since;
-    const struct xs_shaper *shaper; /* borrowed from the config */
-    double               shaper_tokens;
-    uint64_t             shaper_ms;
+    uint64_t             stanzas_in, stanzas_out;
     /* out and verify */
     struct s2s_route    *route;     /* borrowed; NULL once detached */
     struct xs_dns_req   *dns;       /* owned (cancel) */
@@ -94,7 +86,6 @@ struct s2s_conn {
     char                *verify_id;     /* owned: the stream id */
     char                *verify_key;    /* owned */
     bool                 is_verify_sent;
-    struct s2s_conn     *reap_next;     /* borrowed */
 };
 
 /* ---- conn.c ---- */
