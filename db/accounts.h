@@ -67,7 +67,25 @@ xs_rc xs_accounts_set_creds(struct pgq *q, const char *user,
 xs_rc xs_accounts_list(struct pgq *q, const char *host,
     xs_accounts_list_cb *cb, void *udata);
 
-/* last_login = now().  cb rc: XS_OK, XS_ENOTFOUND, XS_EIO. */
+/*
+ * Records a login: last_login becomes the current time (xs_wall_s(); a
+ * stamp never moves it back).  Written behind, in batches of ONE statement
+ * on pgq's background lane, at most one batch a second: a login after a
+ * quiet second goes out at once, later ones wait for the next second (or
+ * until 512 wait), so under load a login costs no statement of its own
+ * and never takes a place in the queue that credential lookups wait in.
+ * Touches of one account before its batch goes out coalesce.  A reader of
+ * last_login may thus see it up to about a second late.
+ *
+ * cb may be NULL: fire and forget.  Otherwise the usual contract: cb runs
+ * exactly once, later, when the batch holding the stamp is written: XS_OK,
+ * XS_ENOTFOUND (no such account), or XS_EIO (the batch failed; its stamps
+ * are dropped, never retried).  Returns XS_EINVAL, XS_ELIMIT (16384
+ * accounts or callbacks already wait: the database is far behind) or
+ * XS_ENOMEM (no timer), with no callback.  Stamps not yet written when
+ * pgq_free runs are dropped without callbacks (at most about a second of
+ * logins at shutdown).
+ */
 xs_rc xs_accounts_touch_login(struct pgq *q, const char *user,
     const char *host, xs_accounts_done_cb *cb, void *udata);
 

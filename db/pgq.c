@@ -14,9 +14,32 @@
  * keep a persistent read event, so a server that goes away is noticed even
  * while idle, plus write interest while PQflush() has data left.
  *
- * Requests sit in one FIFO until a connection is idle.  Callbacks for
- * requests that fail without a result are never run from the stack of the
- * caller: they go to a "failed" list drained by a deferred event.
+ * Requests sit in one FIFO until a connection is idle; background requests
+ * (pgq_query_bg) sit in a second one, served only when the first is empty
+ * and no other background request is in flight.  Callbacks for requests
+ * that fail without a result are never run from the stack of the caller:
+ * they go to a "failed" list drained by a deferred event.
+ *
+ * Prepared statements.  Each connection has a cache of PGQ_STMT_CACHE
+ * statement texts it prepared, named "s<N>" (N counts up per connection,
+ * so a name is never reused within a server session).  A hit is one
+ * PQsendQueryPrepared, read exactly like PQsendQueryParams was.  A miss
+ * runs in pipeline mode, one round trip:
+ *
+ *   [DEALLOCATE s<old> ... Sync]  Prepare s<N>  Execute s<N>  Sync
+ *
+ * The DEALLOCATE of the evicted (clock: not used since the hand last
+ * passed) statement has its own Sync so that its failure cannot abort the
+ * query.  The results arrive in that order, each command's ended by a NULL
+ * from PQgetResult, each Sync as a PGRES_PIPELINE_SYNC result; c->steps
+ * says what the next result belongs to.  A failed Prepare drops the cache
+ * entry and is the query's error (the Execute then reports
+ * PGRES_PIPELINE_ABORTED, which is dropped: the first error wins).  Why
+ * DEALLOCATE rather than keep evicted statements until the connection
+ * closes: a caller that builds texts (an IN list of varying length) would
+ * otherwise grow the server's memory without bound.  Scripts (PQsendQuery,
+ * several statements) never use pipeline mode: it only lasts from a
+ * miss's send to its last Sync.
  */
 #include "db/pgq.h"
 
@@ -30,6 +53,8 @@
 #define PGQ_BACKOFF_MAX_MS 5000u
 #define PGQ_MAX_POOL       64
 #define PGQ_SQL_LOG_LEN    60      /* how much statement text a log shows */
+#define PGQ_MAX_STEPS      6       /* results of one pipelined request */
+#define PGQ_BG_AGE_MS      1000u   /* a background request goes ahead then */
 
 enum pgq_conn_state {
     PGQ_C_DOWN,             /* no PGconn; timer armed for the next attempt */
@@ -38,12 +63,25 @@ enum pgq_conn_state {
     PGQ_C_BUSY,             /* inflight != NULL */
 };
 
+/* What the next result of a pipelined request belongs to. */
+enum pgq_step {
+    PGQ_STEP_DEALLOC,       /* DEALLOCATE of an evicted statement */
+    PGQ_STEP_SYNC,          /* a PGRES_PIPELINE_SYNC */
+    PGQ_STEP_PREPARE,
+    PGQ_STEP_EXECUTE,
+};
+
 struct pgq_req {
     TAILQ_ENTRY(pgq_req) link;
     char        *sql;       /* owned, inside this allocation */
     char       **params;    /* owned, inside this allocation */
     int          nparams;
     bool         is_script; /* PQsendQuery: several statements, no params */
+    bool         is_bg;     /* pgq_query_bg: the background lane */
+    bool         is_retry;  /* re-prepared once already (stale statement) */
+    uint64_t     hash;      /* of sql: the statement cache's key */
+    uint64_t     exec_id;   /* sent as cached "s<id>", 0: not a cache hit */
+    uint64_t     stale_id;  /* a stale "s<id>" to DEALLOCATE on re-prepare */
     pgq_cb      *cb;        /* NULL: internal request (pool hygiene) */
     void        *udata;     /* borrowed, handed back to cb */
     uint64_t     t_queued;
@@ -51,6 +89,20 @@ struct pgq_req {
 };
 
 TAILQ_HEAD(pgq_req_list, pgq_req);
+
+/* One prepared statement of a connection; sql == NULL: a free slot. */
+struct pgq_stmt {
+    char        *sql;       /* owned */
+    uint64_t     hash;
+    uint64_t     id;        /* the server-side name is "s<id>" */
+    bool         is_ref;    /* clock bit: used since the hand passed */
+};
+
+struct pgq_ext {
+    const void      *key;   /* borrowed: identity only */
+    void            *data;  /* owned through free_fn */
+    pgq_ext_free_fn *free_fn;
+};
 
 struct pgq_conn {
     struct pgq          *q;         /* borrowed: the pool we belong to */
@@ -68,6 +120,14 @@ struct pgq_conn {
     unsigned             attempts;  /* in the current failure streak */
     struct pgq_req      *inflight;  /* owned while BUSY */
     PGresult            *result;    /* owned: kept result of inflight */
+    struct pgq_stmt     *stmts;     /* owned: PGQ_STMT_CACHE slots */
+    size_t               nstmts;    /* slots in use */
+    size_t               hand;      /* clock hand, for eviction */
+    uint64_t             last_stmt_id;
+    struct pgq_stmt     *preparing; /* borrowed: slot whose Prepare is out */
+    enum pgq_step        steps[PGQ_MAX_STEPS];
+    int                  nsteps;    /* 0: not in pipeline mode */
+    int                  step;      /* index of the next expected result */
 };
 
 struct pgq {
@@ -78,7 +138,11 @@ struct pgq {
     size_t               nup;       /* conns IDLE or BUSY */
     struct pgq_req_list  waiting;   /* owned requests, FIFO */
     size_t               nwaiting;
-    size_t               max_waiting;
+    size_t               max_waiting;   /* per lane */
+    struct pgq_req_list  bg_waiting;    /* owned: pgq_query_bg, FIFO */
+    size_t               nbg_waiting;
+    size_t               nbg_inflight;  /* 0 or 1 */
+    struct pgq_ext       ext[PGQ_MAX_EXT];
     struct pgq_req_list  failed;    /* owned: to fail from ev_fail */
     struct event        *ev_fail;   /* owned: deferred failure callbacks */
     struct event        *ev_sweep;  /* owned: wait timeout while all down */
@@ -94,6 +158,23 @@ static void conn_on_io(evutil_socket_t fd, short what, void *arg);
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg);
 
 /* ---- requests ---- */
+
+/*
+ * FNV-1a: the texts are ours (db/queries.h), never a peer's, and a hash
+ * only saves strcmp calls in the cache scan, so no keyed hash is needed.
+ */
+static uint64_t
+sql_hash(const char *sql)
+{
+    uint64_t h = 14695981039346656037u;
+
+    for (const unsigned char *p = (const unsigned char *)sql; *p != '\0';
+        p++) {
+        h ^= *p;
+        h *= 1099511628211u;
+    }
+    return h;
+}
 
 static struct pgq_req *
 req_new(const char *sql, int nparams, const char *const *params,
@@ -129,6 +210,7 @@ req_new(const char *sql, int nparams, const char *const *params,
         }
     }
     r->nparams = nparams;
+    r->hash = sql_hash(r->sql);
     r->cb = cb;
     r->udata = udata;
     r->t_queued = xs_now_ms();
@@ -217,6 +299,91 @@ pgq_sqlstate(const PGresult *res)
     return s != NULL ? s : "";
 }
 
+/* ---- the statement cache ---- */
+
+static void
+stmt_name(char *out, size_t outlen, uint64_t id)
+{
+    int n = snprintf(out, outlen, "s%" PRIu64, id);
+
+    xs_assert(n > 0 && (size_t)n < outlen);
+}
+
+static void
+stmt_forget(struct pgq_conn *c, struct pgq_stmt *st)
+{
+    if (st == NULL || st->sql == NULL)
+        return;
+    xs_free(st->sql);
+    memset(st, 0, sizeof(*st));
+    c->nstmts--;
+}
+
+static struct pgq_stmt *
+stmt_lookup(struct pgq_conn *c, const struct pgq_req *r)
+{
+    for (size_t i = 0; i < PGQ_STMT_CACHE; i++) {
+        struct pgq_stmt *st = &c->stmts[i];
+
+        if (st->sql != NULL && st->hash == r->hash
+            && strcmp(st->sql, r->sql) == 0)
+            return st;
+    }
+    return NULL;
+}
+
+static struct pgq_stmt *
+stmt_by_id(struct pgq_conn *c, uint64_t id)
+{
+    for (size_t i = 0; i < PGQ_STMT_CACHE; i++) {
+        if (c->stmts[i].sql != NULL && c->stmts[i].id == id)
+            return &c->stmts[i];
+    }
+    return NULL;
+}
+
+/*
+ * A free slot, or the clock's victim: the first slot whose bit is clear,
+ * clearing bits on the way.  *evicted: the victim's id (to DEALLOCATE), or
+ * 0 when a free slot was found.
+ */
+static struct pgq_stmt *
+stmt_slot(struct pgq_conn *c, uint64_t *evicted)
+{
+    *evicted = 0;
+    if (c->nstmts < PGQ_STMT_CACHE) {
+        for (size_t i = 0; i < PGQ_STMT_CACHE; i++) {
+            if (c->stmts[i].sql == NULL)
+                return &c->stmts[i];
+        }
+    }
+    for (;;) {
+        struct pgq_stmt *st = &c->stmts[c->hand];
+
+        c->hand = (c->hand + 1) % PGQ_STMT_CACHE;
+        if (st->is_ref) {
+            st->is_ref = false;
+            continue;
+        }
+        *evicted = st->id;
+        stmt_forget(c, st);
+        return st;
+    }
+}
+
+/* A new server session knows none of them. */
+static void
+stmts_clear(struct pgq_conn *c)
+{
+    for (size_t i = 0; i < PGQ_STMT_CACHE && c->stmts != NULL; i++)
+        stmt_forget(c, &c->stmts[i]);
+    c->hand = 0;
+    c->last_stmt_id = 0;
+    c->preparing = NULL;
+    c->nsteps = 0;
+    c->step = 0;
+}
+
 /* ---- connection events ---- */
 
 static void
@@ -264,9 +431,13 @@ static void
 pgq_sweep_arm(struct pgq *q)
 {
     struct pgq_req *head = TAILQ_FIRST(&q->waiting);
+    struct pgq_req *bg = TAILQ_FIRST(&q->bg_waiting);
     uint64_t now, deadline, delay;
     struct timeval tv;
 
+    /* Each lane is a FIFO: its head is its oldest request. */
+    if (head == NULL || (bg != NULL && bg->t_queued < head->t_queued))
+        head = bg;
     if (q->nup > 0 || head == NULL) {
         evtimer_del(q->ev_sweep);
         return;
@@ -279,27 +450,39 @@ pgq_sweep_arm(struct pgq *q)
     evtimer_add(q->ev_sweep, &tv);
 }
 
-static void
-pgq_on_sweep(evutil_socket_t fd, short what, void *arg)
+/* Fail the expired requests of one lane; returns how many. */
+static size_t
+pgq_sweep_lane(struct pgq *q, struct pgq_req_list *lane, size_t *count,
+    uint64_t now)
 {
-    struct pgq *q = arg;
     struct pgq_req *r;
-    uint64_t now = xs_now_ms();
     size_t n = 0;
 
-    (void)fd, (void)what;
-    if (q->nup > 0)
-        return;
     /* FIFO: the oldest are first.  Callbacks may queue more requests. */
-    while ((r = TAILQ_FIRST(&q->waiting)) != NULL
+    while ((r = TAILQ_FIRST(lane)) != NULL
         && r->t_queued + q->wait_timeout_ms <= now && q->nup == 0) {
-        TAILQ_REMOVE(&q->waiting, r, link);
-        q->nwaiting--;
+        TAILQ_REMOVE(lane, r, link);
+        (*count)--;
         q->st.timeouts++;
         q->st.failed_io++;
         n++;
         req_finish(q, r, XS_EIO, NULL);
     }
+    return n;
+}
+
+static void
+pgq_on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct pgq *q = arg;
+    uint64_t now = xs_now_ms();
+    size_t n;
+
+    (void)fd, (void)what;
+    if (q->nup > 0)
+        return;
+    n = pgq_sweep_lane(q, &q->waiting, &q->nwaiting, now);
+    n += pgq_sweep_lane(q, &q->bg_waiting, &q->nbg_waiting, now);
     if (n > 0)
         xs_log(XS_LOG_WARN, "pgq: no database connection, failed=%zu "
             "timeout_ms=%" PRIu64, n, q->wait_timeout_ms);
@@ -321,6 +504,8 @@ conn_down(struct pgq_conn *c)
     }
     if (c->inflight != NULL) {
         /* It may have run: never retry it, report it. */
+        if (c->inflight->is_bg)
+            q->nbg_inflight--;
         req_fail_later(q, c->inflight);
         c->inflight = NULL;
     }
@@ -328,6 +513,7 @@ conn_down(struct pgq_conn *c)
         PQfinish(c->pg);        /* closes the socket; does not wait */
         c->pg = NULL;
     }
+    stmts_clear(c);             /* the server session and its statements */
     c->state = PGQ_C_DOWN;
     c->want_write = false;
     c->attempts++;
@@ -492,20 +678,100 @@ conn_flush(struct pgq_conn *c)
     }
 }
 
-/* False when nothing could be sent: then the request is still ours. */
+/*
+ * A miss: [DEALLOCATE ... Sync] Prepare Execute Sync, in pipeline mode.
+ * False when a send failed: the caller drops the connection (nothing that
+ * can commit went out without its Sync, so the request is still ours).
+ */
+static bool
+conn_send_prepare(struct pgq_conn *c, struct pgq_req *r)
+{
+    struct pgq *q = c->q;
+    const char *const *params = (const char *const *)r->params;
+    uint64_t drop[2] = { r->stale_id, 0 };
+    struct pgq_stmt *st;
+    char name[24];
+    int n = 0;
+
+    if (PQenterPipelineMode(c->pg) != 1)
+        return false;
+    st = stmt_slot(c, &drop[1]);
+    if (drop[1] != 0)
+        q->st.stmt_evictions++;
+    for (size_t i = 0; i < 2; i++) {
+        char sql[48];
+        int len;
+
+        if (drop[i] == 0)
+            continue;
+        len = snprintf(sql, sizeof(sql), "DEALLOCATE s%" PRIu64, drop[i]);
+        xs_assert(len > 0 && (size_t)len < sizeof(sql));
+        if (!PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0))
+            return false;
+        c->steps[n++] = PGQ_STEP_DEALLOC;
+    }
+    if (n > 0) {
+        /* Its own Sync: a failed DEALLOCATE must not abort the query. */
+        if (!PQpipelineSync(c->pg))
+            return false;
+        c->steps[n++] = PGQ_STEP_SYNC;
+    }
+    st->sql = xs_strdup(r->sql);
+    st->hash = r->hash;
+    st->id = ++c->last_stmt_id;
+    st->is_ref = true;
+    c->nstmts++;
+    c->preparing = st;
+    stmt_name(name, sizeof(name), st->id);
+    /* No types: the server infers them, as with PQsendQueryParams. */
+    if (!PQsendPrepare(c->pg, name, r->sql, 0, NULL))
+        return false;
+    c->steps[n++] = PGQ_STEP_PREPARE;
+    if (!PQsendQueryPrepared(c->pg, name, r->nparams, params, NULL, NULL, 0))
+        return false;
+    c->steps[n++] = PGQ_STEP_EXECUTE;
+    if (!PQpipelineSync(c->pg))
+        return false;
+    c->steps[n++] = PGQ_STEP_SYNC;
+    xs_assert(n <= PGQ_MAX_STEPS);
+    c->nsteps = n;
+    c->step = 0;
+    q->st.prepares++;
+    r->exec_id = 0;             /* errors of a fresh prepare are real ones */
+    return true;
+}
+
+/*
+ * False when nothing could be sent, or a pipelined send failed half-way:
+ * then the request is still ours and the caller drops the connection.
+ */
 static bool
 conn_send(struct pgq_conn *c, struct pgq_req *r)
 {
+    struct pgq *q = c->q;
+    struct pgq_stmt *st;
     int ok;
 
     xs_assert(c->state == PGQ_C_IDLE && c->inflight == NULL);
-    if (r->is_script)
+    if (r->is_script) {
         ok = PQsendQuery(c->pg, r->sql);
-    else
-        ok = PQsendQueryParams(c->pg, r->sql, r->nparams, NULL,
+    } else if ((st = stmt_lookup(c, r)) != NULL) {
+        char name[24];
+
+        st->is_ref = true;
+        stmt_name(name, sizeof(name), st->id);
+        ok = PQsendQueryPrepared(c->pg, name, r->nparams,
             (const char *const *)r->params, NULL, NULL, 0);
+        r->exec_id = st->id;
+    } else {
+        ok = conn_send_prepare(c, r);
+    }
     if (!ok)
         return false;
+    if (!r->is_script)
+        q->st.executes_prepared++;
+    if (r->is_bg)
+        q->nbg_inflight++;
     c->inflight = r;
     c->state = PGQ_C_BUSY;
     conn_flush(c);              /* on failure r is failed from the loop */
@@ -536,6 +802,27 @@ result_rc(const PGresult *res)
     }
 }
 
+/*
+ * A cached statement the server cannot run as it stands: it is gone
+ * (26000: a script ran DEALLOCATE ALL or DISCARD ALL) or the schema
+ * changed its result type (0A000 at bind time).  Both fail before
+ * anything runs, so preparing again and retrying is safe.
+ */
+static bool
+result_is_stale(const PGresult *res)
+{
+    const char *state = pgq_sqlstate(res);
+    const char *msg;
+
+    if (strcmp(state, "26000") == 0)
+        return true;
+    if (strcmp(state, "0A000") != 0)
+        return false;
+    msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    return msg != NULL && strncmp(msg, "cached plan must not change",
+        strlen("cached plan must not change")) == 0;
+}
+
 static void
 log_query_error(struct pgq_conn *c, const struct pgq_req *r,
     const PGresult *res, xs_rc rc)
@@ -555,6 +842,42 @@ log_query_error(struct pgq_conn *c, const struct pgq_req *r,
         c->idx, pgq_sqlstate(res), PGQ_SQL_LOG_LEN, r->sql, line);
 }
 
+/* Put a request back at the head of its lane: it goes out next. */
+static void
+lane_push_head(struct pgq *q, struct pgq_req *r)
+{
+    if (r->is_bg) {
+        TAILQ_INSERT_HEAD(&q->bg_waiting, r, link);
+        q->nbg_waiting++;
+    } else {
+        TAILQ_INSERT_HEAD(&q->waiting, r, link);
+        q->nwaiting++;
+    }
+}
+
+/* The cached statement of the in-flight request is stale: prepare again. */
+static void
+conn_retry_stale(struct pgq_conn *c, struct pgq_req *r, PGresult *res)
+{
+    struct pgq *q = c->q;
+
+    xs_log(XS_LOG_NOTICE, "pgq: conn=%zu statement s%" PRIu64 " is stale "
+        "(sqlstate=%s), preparing it again sql=\"%.*s\"", c->idx, r->exec_id,
+        pgq_sqlstate(res), PGQ_SQL_LOG_LEN, r->sql);
+    PQclear(res);
+    stmt_forget(c, stmt_by_id(c, r->exec_id));
+    r->stale_id = r->exec_id;   /* 0A000: the old one still exists */
+    r->exec_id = 0;
+    r->is_retry = true;
+    q->st.stmt_retries++;
+    if (r->is_bg)
+        q->nbg_inflight--;
+    if (!conn_send(c, r)) {
+        lane_push_head(q, r);   /* the failed run changed nothing */
+        conn_lost(c, "send failed");
+    }
+}
+
 /* The in-flight command returned its last result (PQgetResult gave NULL). */
 static void
 conn_complete(struct pgq_conn *c)
@@ -567,6 +890,13 @@ conn_complete(struct pgq_conn *c)
     c->inflight = NULL;
     c->result = NULL;
     c->state = PGQ_C_IDLE;
+    if (r->exec_id != 0 && !r->is_retry && res != NULL
+        && result_is_stale(res)) {
+        conn_retry_stale(c, r, res);
+        return;
+    }
+    if (r->is_bg)
+        q->nbg_inflight--;
     if (r->cb != NULL) {
         uint64_t lat = xs_now_ms() - r->t_queued;
 
@@ -597,6 +927,98 @@ conn_complete(struct pgq_conn *c)
     pgq_dispatch(q);
 }
 
+/*
+ * Keep the first error, or else the latest result.  False (and the
+ * connection dropped) for COPY, which pgq does not support.
+ */
+static bool
+conn_keep_result(struct pgq_conn *c, PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT
+        || st == PGRES_COPY_BOTH) {
+        PQclear(res);
+        conn_lost(c, "COPY is not supported");
+        return false;
+    }
+    if (c->result == NULL || result_rc(c->result) == XS_OK) {
+        PQclear(c->result);
+        c->result = res;
+    } else {
+        PQclear(res);
+    }
+    return true;
+}
+
+/*
+ * One result (or end-of-command NULL) of a pipelined miss; c->steps says
+ * whose it is.  False when the connection was dropped.
+ */
+static bool
+conn_pipeline_result(struct pgq_conn *c, PGresult *res)
+{
+    enum pgq_step step;
+
+    if (c->step >= c->nsteps) {
+        PQclear(res);
+        conn_lost(c, "unexpected result in pipeline");
+        return false;
+    }
+    step = c->steps[c->step];
+    if (res == NULL) {                  /* a command's results are over */
+        if (step == PGQ_STEP_SYNC) {
+            conn_lost(c, "pipeline out of step");
+            return false;
+        }
+        c->step++;
+        return true;
+    }
+    if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+        PQclear(res);
+        if (step != PGQ_STEP_SYNC) {
+            conn_lost(c, "pipeline out of step");
+            return false;
+        }
+        if (++c->step < c->nsteps)
+            return true;
+        c->nsteps = 0;
+        c->step = 0;
+        if (PQexitPipelineMode(c->pg) != 1) {
+            conn_lost(c, "cannot leave pipeline mode");
+            return false;
+        }
+        conn_complete(c);               /* may start the next request */
+        return true;
+    }
+    switch (step) {
+    case PGQ_STEP_DEALLOC:
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            xs_log(XS_LOG_DEBUG, "pgq: conn=%zu DEALLOCATE failed "
+                "sqlstate=%s", c->idx, pgq_sqlstate(res));
+        PQclear(res);
+        return true;
+    case PGQ_STEP_PREPARE:
+        if (result_rc(res) == XS_OK) {
+            PQclear(res);
+        } else {
+            /* Not prepared: never send an Execute for it again. */
+            stmt_forget(c, c->preparing);
+            if (!conn_keep_result(c, res))
+                return false;
+        }
+        c->preparing = NULL;
+        return true;
+    case PGQ_STEP_EXECUTE:
+        return conn_keep_result(c, res);
+    case PGQ_STEP_SYNC:
+    default:
+        PQclear(res);
+        conn_lost(c, "pipeline out of step");
+        return false;
+    }
+}
+
 /* Read every result that is complete; never blocks (PQisBusy first). */
 static void
 conn_drain(struct pgq_conn *c)
@@ -607,25 +1029,14 @@ conn_drain(struct pgq_conn *c)
         PQfreemem(n);           /* we LISTEN to nothing; drop stray ones */
     while (c->state == PGQ_C_BUSY && !PQisBusy(c->pg)) {
         PGresult *res = PQgetResult(c->pg);
-        ExecStatusType st;
 
-        if (res == NULL) {
+        if (c->nsteps > 0) {
+            if (!conn_pipeline_result(c, res))
+                return;
+        } else if (res == NULL) {
             conn_complete(c);   /* may start the next request on c */
-            continue;
-        }
-        st = PQresultStatus(res);
-        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT
-            || st == PGRES_COPY_BOTH) {
-            PQclear(res);       /* not supported: drop the connection */
-            conn_lost(c, "COPY is not supported");
+        } else if (!conn_keep_result(c, res)) {
             return;
-        }
-        /* Keep the first error, or else the latest result. */
-        if (c->result == NULL || result_rc(c->result) == XS_OK) {
-            PQclear(c->result);
-            c->result = res;
-        } else {
-            PQclear(res);
         }
     }
 }
@@ -670,20 +1081,40 @@ pgq_idle_conn(struct pgq *q)
     return NULL;
 }
 
+/*
+ * The next request to send: the FIFO first; a background request when the
+ * FIFO is empty, or ahead of it once it has waited PGQ_BG_AGE_MS (so a
+ * sustained load cannot starve it); never two background ones at once.
+ */
+static struct pgq_req *
+pgq_next_req(struct pgq *q)
+{
+    struct pgq_req *r = TAILQ_FIRST(&q->waiting);
+    struct pgq_req *bg = TAILQ_FIRST(&q->bg_waiting);
+
+    if (bg != NULL && q->nbg_inflight == 0
+        && (r == NULL || xs_now_ms() - bg->t_queued >= PGQ_BG_AGE_MS)) {
+        TAILQ_REMOVE(&q->bg_waiting, bg, link);
+        q->nbg_waiting--;
+        return bg;
+    }
+    if (r != NULL) {
+        TAILQ_REMOVE(&q->waiting, r, link);
+        q->nwaiting--;
+    }
+    return r;
+}
+
 static void
 pgq_dispatch(struct pgq *q)
 {
     struct pgq_conn *c;
     struct pgq_req *r;
 
-    while ((r = TAILQ_FIRST(&q->waiting)) != NULL
-        && (c = pgq_idle_conn(q)) != NULL) {
-        TAILQ_REMOVE(&q->waiting, r, link);
-        q->nwaiting--;
+    while ((c = pgq_idle_conn(q)) != NULL && (r = pgq_next_req(q)) != NULL) {
         if (!conn_send(c, r)) {
-            /* Nothing went out: the request can safely wait for another. */
-            TAILQ_INSERT_HEAD(&q->waiting, r, link);
-            q->nwaiting++;
+            /* Nothing that commits went out: it can wait for another. */
+            lane_push_head(q, r);
             conn_lost(c, "send failed");
         }
     }
@@ -693,26 +1124,55 @@ pgq_dispatch(struct pgq *q)
 static xs_rc
 pgq_submit(struct pgq *q, struct pgq_req *r)
 {
-    if (q->nwaiting >= q->max_waiting && pgq_idle_conn(q) == NULL) {
-        q->st.rejected++;
-        req_free(r);
-        return XS_ELIMIT;       /* back-pressure: the caller decides */
+    if (r->is_bg) {
+        /* Its own bound: background work never fills the FIFO. */
+        if (q->nbg_waiting >= q->max_waiting) {
+            q->st.bg_rejected++;
+            req_free(r);
+            return XS_ELIMIT;
+        }
+        TAILQ_INSERT_TAIL(&q->bg_waiting, r, link);
+        q->nbg_waiting++;
+    } else {
+        if (q->nwaiting >= q->max_waiting && pgq_idle_conn(q) == NULL) {
+            q->st.rejected++;
+            req_free(r);
+            return XS_ELIMIT;   /* back-pressure: the caller decides */
+        }
+        TAILQ_INSERT_TAIL(&q->waiting, r, link);
+        q->nwaiting++;
     }
-    TAILQ_INSERT_TAIL(&q->waiting, r, link);
-    q->nwaiting++;
     /* Sending now never runs a callback: failures go through ev_fail. */
     pgq_dispatch(q);
     return XS_OK;
+}
+
+static xs_rc
+pgq_query_lane(struct pgq *q, const char *sql, int nparams,
+    const char *const *params, pgq_cb *cb, void *udata, bool is_bg)
+{
+    struct pgq_req *r;
+
+    if (q == NULL || sql == NULL || cb == NULL || nparams < 0
+        || nparams > PGQ_MAX_PARAMS || (nparams > 0 && params == NULL))
+        return XS_EINVAL;
+    r = req_new(sql, nparams, params, cb, udata);
+    r->is_bg = is_bg;
+    return pgq_submit(q, r);
 }
 
 xs_rc
 pgq_query(struct pgq *q, const char *sql, int nparams,
     const char *const *params, pgq_cb *cb, void *udata)
 {
-    if (q == NULL || sql == NULL || cb == NULL || nparams < 0
-        || nparams > PGQ_MAX_PARAMS || (nparams > 0 && params == NULL))
-        return XS_EINVAL;
-    return pgq_submit(q, req_new(sql, nparams, params, cb, udata));
+    return pgq_query_lane(q, sql, nparams, params, cb, udata, false);
+}
+
+xs_rc
+pgq_query_bg(struct pgq *q, const char *sql, int nparams,
+    const char *const *params, pgq_cb *cb, void *udata)
+{
+    return pgq_query_lane(q, sql, nparams, params, cb, udata, true);
 }
 
 xs_rc
@@ -799,6 +1259,7 @@ pgq_new(struct event_base *base, const char *conninfo, int pool_size,
     q->wait_timeout_ms = PGQ_WAIT_TIMEOUT_MS;
     q->connect_timeout_ms = PGQ_CONNECT_TIMEOUT_MS;
     TAILQ_INIT(&q->waiting);
+    TAILQ_INIT(&q->bg_waiting);
     TAILQ_INIT(&q->failed);
     q->ev_fail = event_new(base, -1, 0, pgq_on_fail, q);
     q->ev_sweep = evtimer_new(base, pgq_on_sweep, q);
@@ -812,6 +1273,7 @@ pgq_new(struct event_base *base, const char *conninfo, int pool_size,
         c->idx = i;
         c->state = PGQ_C_DOWN;
         c->backoff_ms = PGQ_BACKOFF_MIN_MS;
+        c->stmts = xs_calloc(PGQ_STMT_CACHE, sizeof(c->stmts[0]));
         c->ev_timer = evtimer_new(base, conn_on_timer, c);
         if (c->ev_timer == NULL)
             goto fail;
@@ -834,10 +1296,20 @@ pgq_free(struct pgq *q)
     if (q == NULL)
         return;
     xs_assert(q->in_cb == 0);
+    /* The layers above first: their udata may sit in our requests. */
+    for (size_t i = 0; i < PGQ_MAX_EXT; i++) {
+        struct pgq_ext *x = &q->ext[i];
+
+        if (x->key != NULL && x->free_fn != NULL)
+            x->free_fn(x->data);
+        memset(x, 0, sizeof(*x));
+    }
     for (size_t i = 0; i < q->pool_size && q->conns != NULL; i++) {
         struct pgq_conn *c = &q->conns[i];
 
         conn_unwatch(c);
+        stmts_clear(c);
+        xs_free(c->stmts);
         if (c->ev_timer != NULL)
             event_free(c->ev_timer);
         PQclear(c->result);
@@ -847,6 +1319,10 @@ pgq_free(struct pgq *q)
     }
     while ((r = TAILQ_FIRST(&q->waiting)) != NULL) {
         TAILQ_REMOVE(&q->waiting, r, link);
+        req_free(r);
+    }
+    while ((r = TAILQ_FIRST(&q->bg_waiting)) != NULL) {
+        TAILQ_REMOVE(&q->bg_waiting, r, link);
         req_free(r);
     }
     while ((r = TAILQ_FIRST(&q->failed)) != NULL) {
@@ -886,6 +1362,7 @@ pgq_stats(const struct pgq *q, struct pgq_stats *out)
 {
     *out = q->st;
     out->waiting = q->nwaiting;
+    out->bg_waiting = q->nbg_waiting;
     out->in_flight = 0;
     for (size_t i = 0; i < q->pool_size; i++) {
         if (q->conns[i].inflight != NULL && q->conns[i].inflight->cb != NULL)
@@ -893,4 +1370,49 @@ pgq_stats(const struct pgq *q, struct pgq_stats *out)
     }
     out->conns_up = q->nup;
     out->pool_size = q->pool_size;
+}
+
+struct event_base *
+pgq_base(const struct pgq *q)
+{
+    return q->base;
+}
+
+xs_rc
+pgq_ext_set(struct pgq *q, const void *key, void *data,
+    pgq_ext_free_fn *free_fn)
+{
+    struct pgq_ext *slot = NULL;
+
+    if (q == NULL || key == NULL)
+        return XS_EINVAL;
+    for (size_t i = 0; i < PGQ_MAX_EXT; i++) {
+        if (q->ext[i].key == key) {
+            slot = &q->ext[i];
+            break;
+        }
+        if (slot == NULL && q->ext[i].key == NULL)
+            slot = &q->ext[i];
+    }
+    if (data == NULL) {
+        if (slot != NULL && slot->key == key)
+            memset(slot, 0, sizeof(*slot));
+        return XS_OK;
+    }
+    if (slot == NULL)
+        return XS_ELIMIT;
+    slot->key = key;
+    slot->data = data;
+    slot->free_fn = free_fn;
+    return XS_OK;
+}
+
+void *
+pgq_ext_get(const struct pgq *q, const void *key)
+{
+    for (size_t i = 0; q != NULL && i < PGQ_MAX_EXT; i++) {
+        if (q->ext[i].key == key)
+            return q->ext[i].data;
+    }
+    return NULL;
 }

@@ -22,6 +22,19 @@
  *     request was in flight (it may or may not have been committed), or it
  *     waited longer than the wait timeout while no connection was up.
  * res is borrowed and valid only during the callback.
+ *
+ * Prepared statements, transparently: each connection remembers the texts
+ * it has prepared (up to PGQ_STMT_CACHE of them, named "s<N>").  A query
+ * whose text the connection knows runs with PQsendQueryPrepared (no parse
+ * or plan on the server); an unknown text goes out as Prepare + Execute +
+ * Sync in one pipeline (one round trip).  When the cache is full the least
+ * recently used text (clock) is evicted and DEALLOCATEd in the same round
+ * trip, so the server never holds more than PGQ_STMT_CACHE statements per
+ * connection.  A reconnect starts with an empty cache.  A prepared
+ * statement the server no longer knows (26000, e.g. after DISCARD ALL) or
+ * whose result type changed with the schema (0A000, "cached plan must not
+ * change result type") is prepared again and retried once, transparently:
+ * both errors are raised before anything runs.
  */
 #ifndef XMPPD_DB_PGQ_H
 #define XMPPD_DB_PGQ_H
@@ -32,6 +45,7 @@
 #include <libpq-fe.h>
 
 #define PGQ_MAX_PARAMS 64
+#define PGQ_STMT_CACHE 128     /* prepared statements per connection */
 
 /* Defaults, changed with pgq_set_timeouts(). */
 #define PGQ_WAIT_TIMEOUT_MS    5000u   /* queued while no connection is up */
@@ -50,7 +64,13 @@ struct pgq_stats {
     uint64_t reconnects;    /* connections re-established after a loss */
     uint64_t latency_ms_sum;    /* queued to completed, completed requests */
     uint64_t latency_ms_max;
+    uint64_t prepares;      /* statements prepared (cache misses) */
+    uint64_t executes_prepared;     /* queries run as prepared statements */
+    uint64_t stmt_evictions;        /* statements DEALLOCATEd for room */
+    uint64_t stmt_retries;  /* re-prepared after 26000 / 0A000 */
+    uint64_t bg_rejected;   /* pgq_query_bg refused (its lane is full) */
     size_t   waiting;       /* in the FIFO now */
+    size_t   bg_waiting;    /* in the background lane now */
     size_t   in_flight;     /* sent, not completed */
     size_t   conns_up;
     size_t   pool_size;
@@ -93,6 +113,19 @@ xs_rc pgq_query(struct pgq *q, const char *sql, int nparams,
     const char *const *params, pgq_cb *cb, void *udata);
 
 /*
+ * pgq_query for work nobody waits for (write-behind batches): same
+ * arguments and contract, but a separate lane.  Background requests wait
+ * in their own FIFO (at most max_waiting of them, then XS_ELIMIT) and at
+ * most one of them is in flight at a time: they never make pgq_query
+ * refuse a request and never hold more than one connection.  One is sent
+ * when no pgq_query request is waiting, or ahead of them once it has
+ * waited a second (a sustained load delays background work, it does not
+ * starve it).  Use it for batches, not one request per event.
+ */
+xs_rc pgq_query_bg(struct pgq *q, const char *sql, int nparams,
+    const char *const *params, pgq_cb *cb, void *udata);
+
+/*
  * Several statements separated by ';', without parameters, sent in one
  * round trip (PQsendQuery) and run by PostgreSQL as one implicit
  * transaction: all of them or none.  The script must not hold BEGIN or
@@ -101,6 +134,24 @@ xs_rc pgq_query(struct pgq *q, const char *sql, int nparams,
  * value from outside into the text.  Same return contract as pgq_query.
  */
 xs_rc pgq_script(struct pgq *q, const char *sql, pgq_cb *cb, void *udata);
+
+/* The loop the pool runs on, for timers of the layers above. */
+struct event_base *pgq_base(const struct pgq *q);
+
+/*
+ * Per-pool state of a layer above pgq (db/accounts' last-login batch): up
+ * to PGQ_MAX_EXT keys (the address of a static object of that layer).
+ * pgq_free calls free_fn(data) first, before it closes anything; free_fn
+ * must free its own events and must not call pgq (requests it queued are
+ * dropped by pgq_free without callbacks, as always).  pgq_ext_set returns
+ * XS_ELIMIT when every slot is taken; data NULL removes the key (free_fn
+ * not called).  pgq_ext_get returns NULL for an unknown key.
+ */
+#define PGQ_MAX_EXT 8
+typedef void pgq_ext_free_fn(void *data);
+xs_rc pgq_ext_set(struct pgq *q, const void *key, void *data,
+    pgq_ext_free_fn *free_fn);
+void *pgq_ext_get(const struct pgq *q, const void *key);
 
 /* True when at least one connection is up. */
 bool pgq_is_ready(const struct pgq *q);

@@ -76,8 +76,19 @@
     "SELECT username FROM accounts WHERE host = $1" \
     " ORDER BY username COLLATE \"C\""
 
-#define SQL_ACCOUNT_TOUCH_LOGIN \
-    "UPDATE accounts SET last_login = now()" \
-    " WHERE host = $2 AND username = $1"
+/*
+ * $1 usernames, $2 hosts, $3 login times (unix seconds): ONE statement for
+ * the whole batch.  A stamp never moves last_login back (another node, or
+ * an older batch that lost a race).  The rows returned are the accounts
+ * that do not exist, for XS_ENOTFOUND.
+ */
+#define SQL_ACCOUNT_TOUCH_BATCH \
+    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])" \
+    " AS v(u, h, t))," \
+    " w AS (UPDATE accounts a SET last_login = to_timestamp(v.t) FROM v" \
+    " WHERE a.host = v.h AND a.username = v.u" \
+    " AND (a.last_login IS NULL OR a.last_login < to_timestamp(v.t)))" \
+    " SELECT v.u, v.h FROM v WHERE NOT EXISTS (SELECT 1 FROM accounts x" \
+    " WHERE x.host = v.h AND x.username = v.u)"
 
 #endif

@@ -2,6 +2,10 @@
  * tests/unit/test_pgq.c: the async PostgreSQL client, migrations and the
  * accounts store, against a private cluster started by deploy/pg.sh.
  *
+ * Prepared statements are checked through pgq_stats (prepares,
+ * executes_prepared, stmt_evictions, stmt_retries) and through
+ * pg_prepared_statements on a pool of one connection (same session).
+ *
  * Run from the repository root (make check-unit does).  The group setup
  * starts a throw-away cluster in a mkdtemp directory (blocking is fine in
  * a test) and the teardown stops it and removes the directory.
@@ -607,6 +611,379 @@ accounts_lifecycle(void **state)
         &a), XS_EINVAL);
 }
 
+/* ---- prepared statements ---- */
+
+/* A pool of one: every request runs on the same server session. */
+static struct pgq *
+pool_of_one(size_t max_waiting)
+{
+    struct pgq *q;
+
+    assert_int_equal(pgq_new(T.base, T.conninfo, 1, max_waiting, &q), XS_OK);
+    assert_true(run_until_ready(q, 5000));
+    return q;
+}
+
+static void
+pgq_prepared_statements_are_reused(void **state)
+{
+    static const char sql[] = "SELECT $1::int + 1";
+    const char *p[] = { "41" };
+    const char *text[] = { sql };
+    struct pgq *q = pool_of_one(8);
+    struct pgq_stats st;
+    struct qres r;
+
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        query_wait(q, sql, 1, p, &r);
+        assert_int_equal(r.rc, XS_OK);
+        assert_string_equal(r.val[0], "42");
+    }
+    pgq_stats(q, &st);
+    assert_int_equal(st.prepares, 1);           /* once, then executed */
+    assert_int_equal(st.executes_prepared, 3);
+    /* The server holds it under our name, on this session. */
+    query_wait(q, "SELECT name FROM pg_prepared_statements"
+        " WHERE statement = $1", 1, text, &r);
+    assert_int_equal(r.rc, XS_OK);
+    assert_int_equal(r.ntuples, 1);
+    assert_string_equal(r.val[0], "s1");
+    pgq_stats(q, &st);
+    assert_int_equal(st.prepares, 2);
+    assert_int_equal(st.executes_prepared, 4);
+    pgq_free(q);
+}
+
+static void
+pgq_statement_cache_evicts_and_deallocates(void **state)
+{
+    struct pgq *q = pool_of_one(8);
+    struct pgq_stats st;
+    struct qres r;
+    char sql[64];
+    int extra = 10;
+
+    (void)state;
+    for (int i = 0; i < PGQ_STMT_CACHE + extra; i++) {
+        snprintf(sql, sizeof(sql), "SELECT %d AS v", i);
+        query_wait(q, sql, 0, NULL, &r);
+        assert_int_equal(r.rc, XS_OK);
+        assert_int_equal(atoi(r.val[0]), i);
+    }
+    pgq_stats(q, &st);
+    assert_int_equal(st.prepares, PGQ_STMT_CACHE + extra);
+    assert_int_equal(st.stmt_evictions, extra);
+    /* Server memory is bounded: evicted statements were DEALLOCATEd. */
+    query_wait(q, "SELECT count(*) FROM pg_prepared_statements", 0, NULL, &r);
+    assert_int_equal(r.rc, XS_OK);
+    assert_int_equal(atoi(r.val[0]), PGQ_STMT_CACHE);
+    /* The oldest text was evicted: it is prepared again, and works. */
+    query_wait(q, "SELECT 0 AS v", 0, NULL, &r);
+    assert_int_equal(r.rc, XS_OK);
+    assert_string_equal(r.val[0], "0");
+    pgq_stats(q, &st);
+    assert_int_equal(st.prepares, PGQ_STMT_CACHE + extra + 2);
+    assert_int_equal(st.stmt_retries, 0);
+    assert_int_equal(st.errors, 0);
+    pgq_free(q);
+}
+
+static void
+pgq_prepared_statement_errors(void **state)
+{
+    static const char div[] = "SELECT 10 / $1::int";
+    const char *zero[] = { "0" };
+    const char *two[] = { "2" };
+    struct pgq *q = pool_of_one(8);
+    struct pgq_stats st;
+    struct qres r;
+
+    (void)state;
+    /* A runtime error, on the prepare round trip and then on the cache. */
+    for (int i = 0; i < 2; i++) {
+        query_wait(q, div, 1, zero, &r);
+        assert_int_equal(r.rc, XS_EIO);
+        assert_true(r.has_res);
+        assert_string_equal(r.sqlstate, "22012");
+    }
+    query_wait(q, div, 1, two, &r);
+    assert_int_equal(r.rc, XS_OK);
+    assert_string_equal(r.val[0], "5");
+    pgq_stats(q, &st);
+    assert_int_equal(st.prepares, 1);
+    /* A failed prepare is the query's error, and is not cached. */
+    for (int i = 0; i < 2; i++) {
+        query_wait(q, "SELEC 1", 0, NULL, &r);
+        assert_int_equal(r.rc, XS_EIO);
+        assert_true(r.has_res);
+        assert_string_equal(r.sqlstate, "42601");
+    }
+    /* Parameters the text does not use: bind fails, as before. */
+    query_wait(q, "SELECT 1", 1, two, &r);
+    assert_int_equal(r.rc, XS_EIO);
+    assert_true(r.has_res);
+    pgq_stats(q, &st);
+    assert_int_equal(st.prepares, 4);
+    assert_int_equal(st.errors, 5);
+    query_wait(q, div, 1, two, &r);
+    assert_int_equal(r.rc, XS_OK);
+    pgq_free(q);
+}
+
+static void
+pgq_stale_statement_is_prepared_again(void **state)
+{
+    static const char sel[] = "SELECT * FROM t_stale";
+    struct pgq *q = pool_of_one(8);
+    struct pgq_stats st;
+    struct qres r;
+
+    (void)state;
+    script_wait(q, "DROP TABLE IF EXISTS t_stale;"
+        " CREATE TABLE t_stale (a int); INSERT INTO t_stale VALUES (1)", &r);
+    assert_int_equal(r.rc, XS_OK);
+    query_wait(q, sel, 0, NULL, &r);
+    assert_int_equal(r.rc, XS_OK);
+    /* The result type changes under the cached plan: 0A000, retried. */
+    script_wait(q, "ALTER TABLE t_stale ADD COLUMN b int DEFAULT 7", &r);
+    assert_int_equal(r.rc, XS_OK);
+    query_wait(q, sel, 0, NULL, &r);
+    assert_int_equal(r.rc, XS_OK);
+    assert_string_equal(r.val[0], "1");
+    assert_string_equal(r.val[1], "7");
+    /* The server forgot every statement: 26000, retried. */
+    script_wait(q, "DEALLOCATE ALL", &r);
+    assert_int_equal(r.rc, XS_OK);
+    query_wait(q, sel, 0, NULL, &r);
+    assert_int_equal(r.rc, XS_OK);
+    assert_string_equal(r.val[1], "7");
+    pgq_stats(q, &st);
+    assert_int_equal(st.stmt_retries, 2);
+    assert_int_equal(st.errors, 0);
+    assert_int_equal(st.prepares, 3);
+    pgq_free(q);
+}
+
+static void
+pgq_reconnect_clears_statement_cache(void **state)
+{
+    static const char sql[] = "SELECT pg_backend_pid()";
+    struct pgq *q = pool_of_one(8);
+    struct pgq_stats st;
+    struct qres r;
+    char pid[sizeof(((struct qres *)0)->val[0])];
+    const char *p[] = { pid };
+    uint64_t deadline;
+
+    (void)state;
+    query_wait(q, sql, 0, NULL, &r);
+    assert_int_equal(r.rc, XS_OK);
+    snprintf(pid, sizeof(pid), "%s", r.val[0]);
+    query_wait(T.q, "SELECT pg_terminate_backend($1::int)", 1, p, &r);
+    assert_string_equal(r.val[0], "t");
+    deadline = xs_now_ms() + 5000;
+    do {
+        int never = 0;
+
+        run_until(&never, 1, 20);
+        pgq_stats(q, &st);
+    } while ((st.reconnects == 0 || !pgq_is_ready(q))
+        && xs_now_ms() < deadline);
+    assert_int_equal(st.reconnects, 1);
+    /* A new session: prepared again (no stale-statement retry needed). */
+    query_wait(q, sql, 0, NULL, &r);
+    assert_int_equal(r.rc, XS_OK);
+    assert_string_not_equal(r.val[0], pid);
+    pgq_stats(q, &st);
+    assert_int_equal(st.prepares, 2);
+    assert_int_equal(st.stmt_retries, 0);
+    pgq_free(q);
+}
+
+/* Completion order, for the lanes. */
+static int order_next;
+static int order_of[8];
+
+static void
+order_cb(xs_rc rc, const PGresult *res, void *udata)
+{
+    int i = (int)(intptr_t)udata;
+
+    (void)res;
+    order_of[i] = rc == XS_OK ? ++order_next : -1;
+}
+
+static void
+pgq_background_lane(void **state)
+{
+    struct pgq *q = pool_of_one(2);
+    struct pgq_stats st;
+
+    (void)state;
+    order_next = 0;
+    memset(order_of, 0, sizeof(order_of));
+    /* Background first, while the connection is busy with a foreground. */
+    assert_int_equal(pgq_query(q, "SELECT pg_sleep(0.1)", 0, NULL, order_cb,
+        (void *)0), XS_OK);
+    assert_int_equal(pgq_query_bg(q, "SELECT 'bg1'", 0, NULL, order_cb,
+        (void *)1), XS_OK);
+    assert_int_equal(pgq_query_bg(q, "SELECT 'bg2'", 0, NULL, order_cb,
+        (void *)2), XS_OK);
+    assert_int_equal(pgq_query_bg(q, "SELECT 'bg3'", 0, NULL, order_cb,
+        (void *)7), XS_ELIMIT);     /* its own bound */
+    /* The background lane does not take places in the FIFO. */
+    assert_int_equal(pgq_query(q, "SELECT 'fg1'", 0, NULL, order_cb,
+        (void *)3), XS_OK);
+    assert_int_equal(pgq_query(q, "SELECT 'fg2'", 0, NULL, order_cb,
+        (void *)4), XS_OK);
+    assert_int_equal(pgq_query(q, "SELECT 'fg3'", 0, NULL, order_cb,
+        (void *)5), XS_ELIMIT);
+    pgq_stats(q, &st);
+    assert_int_equal(st.waiting, 2);
+    assert_int_equal(st.bg_waiting, 2);
+    assert_int_equal(st.rejected, 1);
+    assert_int_equal(st.bg_rejected, 1);
+    assert_true(run_until(&order_next, 5, 5000));
+    /* Foreground first, then the background ones in their order. */
+    assert_int_equal(order_of[0], 1);
+    assert_int_equal(order_of[3], 2);
+    assert_int_equal(order_of[4], 3);
+    assert_int_equal(order_of[1], 4);
+    assert_int_equal(order_of[2], 5);
+    assert_int_equal(order_of[5], 0);
+    assert_int_equal(order_of[7], 0);
+    pgq_free(q);
+}
+
+/* ---- last login, batched ---- */
+
+struct touch_res {
+    int     calls;
+    xs_rc   rc;
+    int    *done;
+};
+
+static void
+touch_cb(xs_rc rc, void *udata)
+{
+    struct touch_res *t = udata;
+
+    t->calls++;
+    t->rc = rc;
+    (*t->done)++;
+}
+
+/*
+ * One touch and its batch: after a quiet interval it goes out at once,
+ * and it starts an interval during which the next touches wait.
+ */
+static void
+touch_one_now(const char *user, const char *host, xs_rc want)
+{
+    struct touch_res t;
+    struct pgq_stats st;
+    int done = 0;
+
+    memset(&t, 0, sizeof(t));
+    t.done = &done;
+    assert_int_equal(xs_accounts_touch_login(T.q, user, host, touch_cb, &t),
+        XS_OK);
+    pgq_stats(T.q, &st);
+    assert_int_equal(st.bg_waiting + st.in_flight, 1);  /* not the timer */
+    assert_true(run_until(&done, 1, 5000));
+    assert_int_equal(t.rc, want);
+}
+
+static void
+accounts_touch_login_is_batched(void **state)
+{
+    static const char host[] = "example.test";
+    const char *users[] = { "alice", "carol", "dave", "nobody" };
+    struct touch_res t[50];
+    struct pgq_stats st0, st;
+    struct qres r;
+    char now[32];
+    const char *p[] = { now };
+    int done = 0;
+
+    (void)state;
+    script_wait(T.q, "UPDATE accounts SET last_login = NULL;"
+        " UPDATE accounts SET last_login = now() + interval '1 day'"
+        " WHERE username = 'alice' AND host = 'other.test'", &r);
+    assert_int_equal(r.rc, XS_OK);
+    /* Wait out the interval of earlier tests' touches. */
+    run_until(&done, 1, 1100);
+    touch_one_now("bob", "nowhere.test", XS_ENOTFOUND);
+    pgq_stats(T.q, &st0);
+    memset(t, 0, sizeof(t));
+    for (int i = 0; i < 50; i++) {
+        t[i].done = &done;
+        assert_int_equal(xs_accounts_touch_login(T.q, users[i % 4], host,
+            touch_cb, &t[i]), XS_OK);
+    }
+    /* Fire and forget, and a stamp that must not move last_login back. */
+    assert_int_equal(xs_accounts_touch_login(T.q, "carol", host, NULL,
+        NULL), XS_OK);
+    assert_int_equal(xs_accounts_touch_login(T.q, "alice", "other.test",
+        NULL, NULL), XS_OK);
+    assert_int_equal(xs_accounts_touch_login(T.q, "", host, NULL, NULL),
+        XS_EINVAL);
+    assert_int_equal(done, 0);          /* later, never from the call */
+    pgq_stats(T.q, &st);
+    assert_int_equal(st.bg_waiting + st.in_flight, 0);  /* the interval's */
+    assert_true(run_until(&done, 50, 5000));
+    for (int i = 0; i < 50; i++) {
+        assert_int_equal(t[i].calls, 1);
+        assert_int_equal(t[i].rc, i % 4 == 3 ? XS_ENOTFOUND : XS_OK);
+    }
+    pgq_stats(T.q, &st);
+    assert_int_equal(st.queries - st0.queries, 1);     /* ONE statement */
+    assert_int_equal(st.errors - st0.errors, 0);
+    snprintf(now, sizeof(now), "%" PRId64, xs_wall_s());
+    query_wait(T.q, "SELECT count(*) FILTER (WHERE host = 'example.test'"
+        " AND abs(extract(epoch FROM last_login) - $1::bigint) <= 5),"
+        " count(*) FILTER (WHERE host = 'other.test'"
+        " AND last_login > now() + interval '12 hours'),"
+        " count(*) FILTER (WHERE last_login IS NULL) FROM accounts",
+        1, p, &r);
+    assert_int_equal(r.rc, XS_OK);
+    assert_string_equal(r.val[0], "3");     /* alice, carol, dave */
+    assert_string_equal(r.val[1], "1");     /* not moved back */
+    assert_string_equal(r.val[2], "0");
+}
+
+static void
+accounts_touch_login_flushes_when_full(void **state)
+{
+    struct touch_res t[600];
+    struct pgq_stats st0, st;
+    char user[32];
+    int done = 0;
+
+    (void)state;
+    run_until(&done, 1, 1100);
+    touch_one_now("ghost", "example.test", XS_ENOTFOUND);
+    pgq_stats(T.q, &st0);
+    memset(t, 0, sizeof(t));
+    for (int i = 0; i < 600; i++) {
+        snprintf(user, sizeof(user), "ghost%d", i);
+        t[i].done = &done;
+        assert_int_equal(xs_accounts_touch_login(T.q, user, "example.test",
+            touch_cb, &t[i]), XS_OK);
+    }
+    /* 512 waiting sent one batch at once, without waiting for the timer. */
+    pgq_stats(T.q, &st);
+    assert_int_equal(st.bg_waiting + st.in_flight, 1);
+    assert_true(run_until(&done, 600, 5000));
+    for (int i = 0; i < 600; i++) {
+        assert_int_equal(t[i].calls, 1);
+        assert_int_equal(t[i].rc, XS_ENOTFOUND);
+    }
+    pgq_stats(T.q, &st);
+    assert_int_equal(st.queries - st0.queries, 2);
+}
+
 /* ---- reconnect ---- */
 
 static void
@@ -674,8 +1051,16 @@ main(void)
         cmocka_unit_test(pgq_queue_limit),
         cmocka_unit_test(pgq_fails_waiting_requests_when_no_server),
         cmocka_unit_test(pgq_bad_conninfo),
+        cmocka_unit_test(pgq_prepared_statements_are_reused),
+        cmocka_unit_test(pgq_statement_cache_evicts_and_deallocates),
+        cmocka_unit_test(pgq_prepared_statement_errors),
+        cmocka_unit_test(pgq_stale_statement_is_prepared_again),
+        cmocka_unit_test(pgq_reconnect_clears_statement_cache),
+        cmocka_unit_test(pgq_background_lane),
         cmocka_unit_test(migrate_applies_once),
         cmocka_unit_test(accounts_lifecycle),
+        cmocka_unit_test(accounts_touch_login_is_batched),
+        cmocka_unit_test(accounts_touch_login_flushes_when_full),
         cmocka_unit_test(pgq_reconnects_after_server_restart),
     };
 
