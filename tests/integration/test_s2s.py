@@ -15,19 +15,21 @@ from conftest import GEN_CERT, Clients, Users, free_ports
 from xmpp_util import exchange_message, next_item
 
 
-def _yaml(peer, peer_port, cafile, dialback=True):
+def _yaml(peer, peer_port, cafile, dialback=True, bidi=None):
     return ("s2s_routes: {%s: \"127.0.0.1:%d\"}\n"
             "s2s_cafile: %s\n"
             "s2s_dialback: %s\n"
             "s2s_handshake_timeout: 5\n"
-            % (peer, peer_port, cafile, "true" if dialback else "false"))
+            % (peer, peer_port, cafile, "true" if dialback else "false")
+            + ("" if bidi is None
+               else "s2s_bidi: %s\n" % ("true" if bidi else "false")))
 
 
 @pytest.fixture
 def federation(start_xmppd, tmp_path):
     """start(mode, b_dialback=True) -> (a, b) servers.  mode: 'external'
     (both trust both CAs) or 'dialback' (both trust an unrelated CA)."""
-    def start(mode, b_dialback=True):
+    def start(mode, b_dialback=True, a_bidi=None, b_bidi=None):
         pa, pb = free_ports(2)
         bundle = str(tmp_path / "bundle.pem")
         if mode == "dialback":
@@ -35,9 +37,9 @@ def federation(start_xmppd, tmp_path):
             subprocess.run([GEN_CERT, other, "unrelated.test"], check=True,
                            capture_output=True)
             bundle = os.path.join(other, "ca.pem")
-        a = start_xmppd(_yaml("b.test", pb, bundle), domain="a.test",
-                        s2s_port=pa)
-        b = start_xmppd(_yaml("a.test", pa, bundle, b_dialback),
+        a = start_xmppd(_yaml("b.test", pb, bundle, bidi=a_bidi),
+                        domain="a.test", s2s_port=pa)
+        b = start_xmppd(_yaml("a.test", pa, bundle, b_dialback, b_bidi),
                         domain="b.test", s2s_port=pb)
         if mode == "external":
             # The client contexts load the CA lazily, at the first stream.
@@ -128,3 +130,79 @@ async def test_s2s_unreachable_domain_bounces(server, users, clients):
     err = await next_item(x.errors, 10, "bounce")
     assert err["error"]["condition"] in ("remote-server-not-found",
                                          "remote-server-timeout")
+
+
+# --------------------------------------------------------------------------
+# XEP-0288 bidirectional streams (s2s_bidi, default true)
+
+
+def _streams(srv, remote):
+    """srv's authenticated streams with remote (s2s_connections rows);
+    dialback's short verification streams never authenticate."""
+    return [r for r in srv.api("s2s_connections")
+            if r["remote"] == remote and r["auth"] != "none"]
+
+
+@pytest.mark.parametrize("mode", ["external", "dialback"])
+async def test_s2s_bidi_one_stream_both_ways(federation, event_loop, mode):
+    """Both sides allow bidi (the default): a's stream to b carries b's
+    answer too; no second stream is opened, and the peer's stanzas on our
+    outbound stream are accepted (from b.test to a.test)."""
+    a, b = federation(mode)
+    things, x, y = await _login_both(a, b, event_loop)
+    try:
+        await exchange_message(x, y)
+        await exchange_message(y, x)
+        await exchange_message(x, y)
+        iq = y.make_iq_get(queryxmlns="http://jabber.org/protocol/disco#info",
+                           ito="a.test")
+        assert (await iq.send(timeout=5))["type"] == "result"
+        sa, sb = _streams(a, "b.test"), _streams(b, "a.test")
+        assert len(sa) == 1 and len(sb) == 1, (sa, sb)
+        ra, rb = sa[0], sb[0]
+        assert ra["direction"] == "out" and rb["direction"] == "in"
+        assert ra["bidi"] is True and rb["bidi"] is True
+        want = "external" if mode == "external" else "dialback"
+        assert ra["auth"] == want and rb["auth"] == want, (ra, rb)
+        # Both directions on the one stream: y's message and the IQ
+        # exchange went b -> a over it.
+        assert ra["stanzas_out"] >= 3 and ra["stanzas_in"] >= 2, ra
+        assert rb["stanzas_in"] >= 3 and rb["stanzas_out"] >= 2, rb
+        assert "bidi=yes" in _log(a) and "bidi=yes" in _log(b)
+    finally:
+        await _close(things)
+
+
+@pytest.mark.parametrize("off", ["initiator", "receiver"])
+async def test_s2s_bidi_off_on_one_side(federation, event_loop, off):
+    """s2s_bidi: false on one side (the initiator does not ask, or the
+    receiver does not offer): two one-way streams, both work."""
+    a, b = federation("external", a_bidi=(off != "initiator"),
+                      b_bidi=(off != "receiver"))
+    things, x, y = await _login_both(a, b, event_loop)
+    try:
+        await exchange_message(x, y)
+        await exchange_message(y, x)
+        sa = _streams(a, "b.test")
+        assert sorted(r["direction"] for r in sa) == ["in", "out"], sa
+        assert all(r["bidi"] is False for r in sa), sa
+        assert "bidi=yes" not in _log(a) and "bidi=yes" not in _log(b)
+    finally:
+        await _close(things)
+
+
+async def test_s2s_bidi_stream_gone_reopens(federation, event_loop):
+    """When the peer's bidi stream goes (b blocks a.test, then unblocks
+    it), b's next stanza to a.test opens a stream of its own."""
+    a, b = federation("external")
+    things, x, y = await _login_both(a, b, event_loop)
+    try:
+        await exchange_message(x, y)
+        await exchange_message(y, x)
+        assert [r["direction"] for r in _streams(b, "a.test")] == ["in"]
+        assert b.api("block_domain", domain="a.test", reason="") >= 1
+        b.api("unblock_domain", domain="a.test")
+        await exchange_message(y, x)
+        assert [r["direction"] for r in _streams(b, "a.test")] == ["out"]
+    finally:
+        await _close(things)

@@ -190,7 +190,8 @@ async def test_blacklist_refuses_listed_keeps_others(pair, event_loop):
 
 
 async def test_block_domain_at_run_time(pair, event_loop):
-    a, b = pair()
+    # Two one-way streams (no XEP-0288 bidi), so the block must close both.
+    a, b = pair(a_extra="s2s_bidi: false\n")
     sa, sb = Side(a, event_loop), Side(b, event_loop)
     try:
         x, y = await sa.login("ra"), await sb.login("rb")

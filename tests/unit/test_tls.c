@@ -317,6 +317,164 @@ client_ctx_errors(void **state)
     SSL_CTX_free(ctx);
 }
 
+/* ---- XmppAddr and SRVName (RFC 6120 13.7.1.2) ---- */
+
+/* A self-signed certificate and its key in dir/<file>.pem, made with the
+ * openssl CLI; alt: the lines of its subjectAltName section ("DNS.1 =
+ * x", "otherName.1 = OID;TYPE:value"), NULL for none.  A config file, not
+ * -addext: a value may hold a comma (FORMAT:UTF8,UTF8:...). */
+static char *
+mkcert(const char *file, const char *cn, const char *alt)
+{
+    char *path = xs_asprintf("%s/%s.pem", dir, file);
+    char *cnf = xs_asprintf("%s/%s.cnf", dir, file);
+    char *key = xs_asprintf("%s/%s.key", dir, file);
+    char *crt = xs_asprintf("%s/%s.crt", dir, file);
+    char *cmd;
+    FILE *f = fopen(cnf, "w");
+
+    assert_non_null(f);
+    fprintf(f, "[req]\ndistinguished_name = dn\nprompt = no\n"
+        "[dn]\nCN = %s\n[ext]\n%s", cn,
+        alt != NULL ? "subjectAltName = @alt\n[alt]\n" : "");
+    if (alt != NULL)
+        fprintf(f, "%s\n", alt);
+    assert_int_equal(fclose(f), 0);
+    cmd = xs_asprintf("openssl req -x509 -newkey ec -pkeyopt "
+        "ec_paramgen_curve:P-256 -nodes -days 2 -config '%s' "
+        "-extensions ext -keyout '%s' -out '%s' 2>/dev/null && "
+        "cat '%s' '%s' > '%s' && rm -f '%s' '%s' '%s'", cnf, key, crt,
+        crt, key, path, key, crt, cnf);
+    assert_int_equal(system(cmd), 0);
+    xs_free(cmd);
+    xs_free(key);
+    xs_free(crt);
+    xs_free(cnf);
+    return path;
+}
+
+#define XMPPADDR(n) "otherName." #n " = 1.3.6.1.5.5.7.8.5;FORMAT:UTF8,UTF8:"
+#define SRVNAME "otherName.1 = 1.3.6.1.5.5.7.8.7;IA5:"
+
+static void
+cert_matches_xmppaddr(void **state)
+{
+    char *p1 = mkcert("xa", "cn.test", XMPPADDR(1) "xmpp.test");
+    char *p2 = mkcert("xa-user", "xmpp.test", XMPPADDR(1) "u@xmpp.test\n"
+        XMPPADDR(2) "xmpp.test/res");
+    char *p3 = mkcert("xa-idn", "idn", XMPPADDR(1) "B\xc3\xbc" "cher.test");
+    char *p4 = mkcert("xa-ia5", "ia5", "otherName.1 = 1.3.6.1.5.5.7.8.5;IA5:"
+        "ia5.test");
+    char *p5 = mkcert("xa-dns", "cn.test", "DNS.1 = dns.test\n" XMPPADDR(1)
+        "other.test");
+    X509 *x1 = cert_load(p1), *x2 = cert_load(p2), *x3 = cert_load(p3);
+    X509 *x4 = cert_load(p4), *x5 = cert_load(p5);
+
+    (void)state;
+    assert_true(xs_tls_cert_matches(x1, "xmpp.test"));
+    assert_true(xs_tls_cert_matches(x1, "XMPP.test."));
+    assert_false(xs_tls_cert_matches(x1, "x.xmpp.test"));
+    assert_false(xs_tls_cert_matches(x1, "other.test"));
+    /* An XmppAddr is an identity: the CN no longer counts (RFC 6125). */
+    assert_false(xs_tls_cert_matches(x1, "cn.test"));
+    /* A user's or a resource's JID does not name the server. */
+    assert_false(xs_tls_cert_matches(x2, "xmpp.test"));
+    /* UTF-8 JID, compared in A-labels after domainprep. */
+    assert_true(xs_tls_cert_matches(x3, "xn--bcher-kva.test"));
+    assert_true(xs_tls_cert_matches(x3, "b\xc3\xbc" "cher.test"));
+    assert_false(xs_tls_cert_matches(x3, "bucher.test"));
+    /* id-on-xmppAddr must be a UTF8String. */
+    assert_false(xs_tls_cert_matches(x4, "ia5.test"));
+    assert_false(xs_tls_cert_matches(x4, "ia5"));
+    /* Together with a dNSName, each names the server. */
+    assert_true(xs_tls_cert_matches(x5, "dns.test"));
+    assert_true(xs_tls_cert_matches(x5, "other.test"));
+    assert_false(xs_tls_cert_matches(x5, "cn.test"));
+    X509_free(x1);
+    X509_free(x2);
+    X509_free(x3);
+    X509_free(x4);
+    X509_free(x5);
+    xs_free(p1);
+    xs_free(p2);
+    xs_free(p3);
+    xs_free(p4);
+    xs_free(p5);
+}
+
+static void
+cert_matches_srvname(void **state)
+{
+    char *p1 = mkcert("srv", "cn.test", SRVNAME "_xmpp-server.srv.test");
+    char *p2 = mkcert("srv-client", "cli.test", SRVNAME
+        "_xmpp-client.cli.test");
+    char *p3 = mkcert("srv-case", "x", SRVNAME "_XMPP-Server.Case.Test");
+    char *p4 = mkcert("srv-utf8", "x", "otherName.1 = 1.3.6.1.5.5.7.8.7;UTF8:"
+        "_xmpp-server.utf.test");
+    X509 *x1 = cert_load(p1), *x2 = cert_load(p2), *x3 = cert_load(p3);
+    X509 *x4 = cert_load(p4);
+
+    (void)state;
+    assert_true(xs_tls_cert_matches(x1, "srv.test"));
+    assert_true(xs_tls_cert_matches(x1, "srv.test."));
+    assert_true(xs_tls_cert_matches(x1, "SRV.test"));
+    assert_false(xs_tls_cert_matches(x1, "_xmpp-server.srv.test"));
+    assert_false(xs_tls_cert_matches(x1, "other.test"));
+    assert_false(xs_tls_cert_matches(x1, "cn.test"));
+    /* The client service does not name a server. */
+    assert_false(xs_tls_cert_matches(x2, "cli.test"));
+    assert_true(xs_tls_cert_matches(x3, "case.test"));
+    /* id-on-dnsSRV must be an IA5String. */
+    assert_false(xs_tls_cert_matches(x4, "utf.test"));
+    X509_free(x1);
+    X509_free(x2);
+    X509_free(x3);
+    X509_free(x4);
+    xs_free(p1);
+    xs_free(p2);
+    xs_free(p3);
+    xs_free(p4);
+}
+
+/* Outgoing s2s presents the certificate of the stream's local domain. */
+static void
+ctx_for_name_picks_the_certificate(void **state)
+{
+    char *p_xa = mkcert("pick-xa", "pick", XMPPADDR(1) "xa.test");
+    const char *files[] = { path_a, path_b, p_xa };
+    SSL_CTX *ctx, *client;
+    SSL *ssl;
+    X509 *want;
+
+    (void)state;
+    assert_int_equal(xs_tls_server_ctx_new(files, 3, &ctx), XS_OK);
+    assert_true(xs_tls_ctx_for_name(ctx, "a.test") == ctx);
+    assert_true(xs_tls_cert_matches(SSL_CTX_get0_certificate(
+        xs_tls_ctx_for_name(ctx, "b.test")), "b.test"));
+    assert_true(xs_tls_ctx_for_name(ctx, "b.test") != ctx);
+    assert_true(xs_tls_cert_matches(SSL_CTX_get0_certificate(
+        xs_tls_ctx_for_name(ctx, "xa.test")), "xa.test"));
+    /* Unknown: the default (first) certificate. */
+    assert_true(xs_tls_ctx_for_name(ctx, "nobody.test") == ctx);
+    assert_true(xs_tls_ctx_for_name(ctx, NULL) == ctx);
+
+    assert_int_equal(xs_tls_client_ctx_new(NULL, &client), XS_OK);
+    ssl = SSL_new(client);
+    assert_non_null(ssl);
+    assert_null(SSL_get_certificate(ssl));
+    assert_int_equal(xs_tls_use_ctx_certificate(ssl,
+        xs_tls_ctx_for_name(ctx, "b.test")), XS_OK);
+    want = SSL_CTX_get0_certificate(xs_tls_ctx_for_name(ctx, "b.test"));
+    assert_int_equal(X509_cmp(SSL_get_certificate(ssl), want), 0);
+    assert_int_equal(SSL_check_private_key(ssl), 1);
+    /* A context without a certificate has nothing to give. */
+    assert_int_equal(xs_tls_use_ctx_certificate(ssl, client), XS_ENOTFOUND);
+    SSL_free(ssl);
+    SSL_CTX_free(client);
+    SSL_CTX_free(ctx);
+    xs_free(p_xa);
+}
+
 static int
 setup(void **state)
 {
@@ -359,6 +517,9 @@ main(void)
         cmocka_unit_test(tls12_uses_ecdhe_aead),
         cmocka_unit_test(tls11_is_refused),
         cmocka_unit_test(client_ctx_errors),
+        cmocka_unit_test(cert_matches_xmppaddr),
+        cmocka_unit_test(cert_matches_srvname),
+        cmocka_unit_test(ctx_for_name_picks_the_certificate),
     };
 
     return cmocka_run_group_tests_name("tls", tests, setup, teardown);

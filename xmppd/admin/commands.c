@@ -110,7 +110,8 @@ const struct xs_cmd_spec xs_cmd_specs[XS_CMD__COUNT] = {
         .name = "s2s_connections", .result = XS_CMD_RES_ROWS, .nargs = 0,
         .help = "List the live server-to-server streams",
         .columns = { "direction", "local", "remote", "auth", "tls",
-                     "verified", "age", "stanzas_in", "stanzas_out" },
+                     "verified", "bidi", "age", "stanzas_in",
+                     "stanzas_out" },
     },
     [XS_CMD_BLOCK_DOMAIN] = {
         .name = "block_domain", .result = XS_CMD_RES_INTEGER, .nargs = 2,

@@ -1183,6 +1183,7 @@ conf_defaults(struct xs_conf *c)
     c->worker_queue_max = 1024;
     c->s2s_use_starttls = XS_S2S_TLS_REQUIRED;
     c->s2s_dialback = true;
+    c->s2s_bidi = true;
     c->s2s_queue_max = 1000;
     c->s2s_idle_timeout = 600;
     c->s2s_handshake_timeout = 30;
@@ -1331,6 +1332,8 @@ conf_s2s_opt(struct conf_ctx *x, const struct xs_conf_node *v,
         return conf_s2s_use_starttls(x, v);
     if (strcmp(key, "s2s_dialback") == 0)
         return conf_bool(x, v, key, &c->s2s_dialback);
+    if (strcmp(key, "s2s_bidi") == 0)
+        return conf_bool(x, v, key, &c->s2s_bidi);
     if (strcmp(key, "s2s_routes") == 0)
         return conf_s2s_routes(x, v);
     if (strcmp(key, "dns_nameservers") == 0)

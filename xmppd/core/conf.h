@@ -112,6 +112,7 @@ struct xs_conf {
     enum xs_s2s_tls s2s_use_starttls;   /* default required */
     char    *s2s_cafile;        /* owned: CA bundle; NULL: system store */
     bool     s2s_dialback;      /* offer and use XEP-0220; default true */
+    bool     s2s_bidi;          /* offer and use XEP-0288; default true */
     char    *s2s_dialback_secret;   /* owned; NULL: random per process;
                                        never logged */
     struct xs_s2s_route_conf *s2s_routes;   /* owned: static routes,

@@ -1,6 +1,9 @@
 /* tls.c: server contexts with SNI over several certfiles, client contexts. */
 #include "xmppd/net/tls.h"
 
+#include "xmppd/xml/jid.h"
+
+#include <idn2.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <string.h>
@@ -259,8 +262,168 @@ fail:
     return rc;
 }
 
+/* `name` without a trailing dot, lowercased, into out; false if empty
+ * or too long. */
+static bool
+tls_name_norm(const char *name, char *out, size_t outlen)
+{
+    size_t len = strnlen(name, outlen);
+
+    if (len > 0 && name[len - 1] == '.')
+        len--;
+    if (len == 0 || len > TLS_NAME_MAX || len >= outlen)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)name[i];
+
+        out[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
+    }
+    out[len] = '\0';
+    return true;
+}
+
+/* An otherName's string value (UTF8String for XmppAddr, IA5String for
+ * SRVName) as a normalized DNS name, or false (wrong type, NUL inside,
+ * not a bare domain). */
+static bool
+tls_other_value(const ASN1_TYPE *v, int want_type, char *out, size_t outlen)
+{
+    const ASN1_STRING *s;
+    char raw[TLS_NAME_MAX + 2];
+    int len;
+
+    if (v == NULL || v->type != want_type)
+        return false;
+    s = v->value.asn1_string;
+    len = ASN1_STRING_length(s);
+    if (len <= 0 || (size_t)len >= sizeof(raw))
+        return false;
+    memcpy(raw, ASN1_STRING_get0_data(s), (size_t)len);
+    raw[len] = '\0';
+    if (strlen(raw) != (size_t)len)
+        return false;                   /* an embedded NUL: a forgery */
+    return tls_name_norm(raw, out, outlen);
+}
+
+/*
+ * RFC 6120 13.7.1.2 and RFC 6125 for a server: XmppAddr (id-on-xmppAddr,
+ * a bare domain JID, no wildcards) and SRVName (id-on-dnsSRV,
+ * "_xmpp-server." + domain).  *has_ids tells whether the certificate
+ * carries any of them: then the CN is no identity (RFC 6125 6.4.4).
+ * The XmppAddr (a UTF-8 JID) is compared after domainprep on both sides
+ * (RFC 6120 13.7.1.4: U-labels and A-labels name the same domain); the
+ * SRVName (ASCII) with the A-label form of the name.
+ */
+static bool
+tls_other_names_match(X509 *cert, const char *want_prepped,
+    const char *want_dns, bool *has_ids)
+{
+    static const char srv_prefix[] = "_xmpp-server.";
+    GENERAL_NAMES *sans;
+    bool ok = false;
+
+    *has_ids = false;
+    sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    if (sans == NULL)
+        return false;
+    for (int i = 0; !ok && i < sk_GENERAL_NAME_num(sans); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+        char got[TLS_NAME_MAX + 2];
+        int nid;
+
+        if (gn->type != GEN_OTHERNAME)
+            continue;
+        nid = OBJ_obj2nid(gn->d.otherName->type_id);
+        if (nid == NID_XmppAddr) {
+            char *prepped = NULL;
+
+            *has_ids = true;
+            if (!tls_other_value(gn->d.otherName->value, V_ASN1_UTF8STRING,
+                    got, sizeof(got)))
+                continue;
+            if (strchr(got, '@') != NULL || strchr(got, '/') != NULL)
+                continue;               /* a user's or a resource's JID */
+            if (xs_jid_domainprep(got, &prepped) == XS_OK)
+                ok = strcmp(prepped, want_prepped) == 0;
+            xs_free(prepped);
+        } else if (nid == NID_SRVName) {
+            *has_ids = true;
+            if (!tls_other_value(gn->d.otherName->value, V_ASN1_IA5STRING,
+                    got, sizeof(got)))
+                continue;
+            ok = strncmp(got, srv_prefix, sizeof(srv_prefix) - 1) == 0 &&
+                strcmp(got + sizeof(srv_prefix) - 1, want_dns) == 0;
+        }
+    }
+    GENERAL_NAMES_free(sans);
+    return ok;
+}
+
 bool
 xs_tls_cert_matches(X509 *cert, const char *name)
 {
-    return tls_host_matches(cert, name, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    char want[TLS_NAME_MAX + 2];
+    char *prepped, *ascii;
+    bool has_ids, ok;
+
+    if (cert == NULL || name == NULL ||
+        !tls_name_norm(name, want, sizeof(want)))
+        return false;
+    /* XmppAddr values are compared as prepared domains (U-labels, as
+     * xs_jid_domainprep gives them), DNS names and SRVNames in A-labels,
+     * whatever form `name` comes in. */
+    if (xs_jid_domainprep(want, &prepped) != XS_OK)
+        prepped = NULL;
+    if (idn2_to_ascii_8z(want, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL)
+        != IDN2_OK)
+        ascii = NULL;
+    ok = tls_other_names_match(cert, prepped != NULL ? prepped : want,
+        ascii != NULL ? ascii : want, &has_ids) ||
+        tls_host_matches(cert, ascii != NULL ? ascii : want,
+            X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS
+            | (has_ids ? X509_CHECK_FLAG_NEVER_CHECK_SUBJECT : 0));
+    xs_free(prepped);
+    idn2_free(ascii);                   /* libidn2's allocation */
+    return ok;
+}
+
+SSL_CTX *
+xs_tls_ctx_for_name(SSL_CTX *ctx, const char *name)
+{
+    const struct tls_sni *sni;
+    long i;
+
+    if (ctx == NULL || name == NULL || tls_sni_idx < 0 ||
+        (sni = SSL_CTX_get_ex_data(ctx, tls_sni_idx)) == NULL)
+        return ctx;
+    if ((i = tls_sni_pick(sni, name)) >= 0)
+        return sni->ctx[i];
+    /* A certificate that names the domain only as XmppAddr or SRVName. */
+    for (size_t k = 0; k < sni->n; k++) {
+        if (xs_tls_cert_matches(SSL_CTX_get0_certificate(sni->ctx[k]), name))
+            return sni->ctx[k];
+    }
+    return ctx;
+}
+
+xs_rc
+xs_tls_use_ctx_certificate(SSL *ssl, SSL_CTX *from)
+{
+    X509 *cert = SSL_CTX_get0_certificate(from);
+    EVP_PKEY *key = SSL_CTX_get0_privatekey(from);
+    STACK_OF(X509) *chain = NULL;
+
+    if (cert == NULL || key == NULL)
+        return XS_ENOTFOUND;
+    if (SSL_use_certificate(ssl, cert) != 1 ||
+        SSL_use_PrivateKey(ssl, key) != 1)
+        goto fail;
+    if (SSL_CTX_get0_chain_certs(from, &chain) == 1 && chain != NULL &&
+        SSL_set1_chain(ssl, chain) != 1)
+        goto fail;
+    return XS_OK;
+
+fail:
+    xs_log_openssl(XS_LOG_WARN, "tls: cannot use the certificate");
+    return XS_EIO;
 }

@@ -44,10 +44,27 @@ xs_rc xs_tls_server_ctx_new(const char *const *certfiles, size_t n,
 xs_rc xs_tls_client_ctx_new(const char *cafile, SSL_CTX **out);
 
 /*
- * Whether cert is valid for the DNS name `name` (RFC 6125: SAN dNSName,
- * CN only without any dNSName, a wildcard only as the whole leftmost
- * label; case-insensitive; a trailing dot is ignored).
+ * Whether cert is valid for the server domain `name` (RFC 6120 13.7.1.2,
+ * RFC 6125): SAN XmppAddr (id-on-xmppAddr, the bare domain, compared
+ * after domainprep), SRVName (id-on-dnsSRV, "_xmpp-server.<name>"), or
+ * dNSName (a wildcard only as the whole leftmost label); the CN only
+ * when the certificate has none of these.  Case-insensitive; a trailing
+ * dot is ignored.  `name` is a prepared domain (A-labels).
  */
 bool xs_tls_cert_matches(X509 *cert, const char *name);
+
+/*
+ * The per-certificate context (borrowed) of a server context from
+ * xs_tls_server_ctx_new whose leaf certificate serves `name` (DNS names
+ * as for SNI, then XmppAddr/SRVName), else ctx itself (the default).
+ */
+SSL_CTX *xs_tls_ctx_for_name(SSL_CTX *ctx, const char *name);
+
+/*
+ * Present `from`'s certificate, chain and key on ssl (a client SSL that
+ * offers a certificate, e.g. for SASL EXTERNAL).  XS_ENOTFOUND: from has
+ * none; XS_EIO: OpenSSL refused (logged).
+ */
+xs_rc xs_tls_use_ctx_certificate(SSL *ssl, SSL_CTX *from);
 
 #endif

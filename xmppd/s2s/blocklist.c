@@ -566,6 +566,7 @@ blk_conn_cb(const struct xs_s2s_info *i, void *udata)
     blk_json_set(o, "tls", json_string(i->tls_version != NULL
         ? i->tls_version : "none"));
     blk_json_set(o, "verified", json_boolean(i->is_cert_verified));
+    blk_json_set(o, "bidi", json_boolean(i->is_bidi));
     blk_json_set(o, "age", json_integer((json_int_t)i->age_s));
     blk_json_set(o, "stanzas_in", json_integer((json_int_t)i->stanzas_in));
     blk_json_set(o, "stanzas_out",

@@ -233,21 +233,12 @@ conn_ssl_new(struct xs_stream *st)
         return NULL;
     SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
     SSL_set_tlsext_host_name(ssl, c->remote);
-    /* Our certificate (the default one), so that the peer can offer us
-     * SASL EXTERNAL. */
-    {
-        X509 *cert = SSL_CTX_get0_certificate(server_ctx);
-        EVP_PKEY *key = SSL_CTX_get0_privatekey(server_ctx);
-        STACK_OF(X509) *chain = NULL;
-
-        if (cert != NULL && key != NULL) {
-            SSL_use_certificate(ssl, cert);
-            SSL_use_PrivateKey(ssl, key);
-            if (SSL_CTX_get0_chain_certs(server_ctx, &chain) == 1 &&
-                chain != NULL)
-                SSL_set1_chain(ssl, chain);
-        }
-    }
+    /* The certificate of the stream's local domain (the default one when
+     * no certfile names it), so that the peer can offer us SASL EXTERNAL
+     * for that domain.  Without one, dialback may still work. */
+    if (xs_tls_use_ctx_certificate(ssl, xs_tls_ctx_for_name(server_ctx,
+            c->local)) == XS_EIO)
+        ERR_clear_error();
     return ssl;
 }
 
@@ -383,6 +374,10 @@ s2s_conn_send_stanza(struct s2s_conn *c, struct xs_stanza *st)
     conn_serialize(st->el, bufferevent_get_output(c->st.bev));
     c->stanzas_out++;
     xs_stanza_unref(st);
+    /* An inbound stream's idle timeout counts the peer's input only; on
+     * a bidirectional one our output is traffic too. */
+    if (c->is_bidi && c->kind == S2S_IN && c->npairs > 0)
+        s2s_conn_idle_timer(c);
     conn_check_output(c);
 }
 
@@ -413,6 +408,8 @@ conn_on_closing(struct xs_stream *st, bool is_peer_gone)
         s2s_out_on_gone(c, is_peer_gone && c->state != S2S_CONNECTING
             ? XS_SERR_REMOTE_SERVER_TIMEOUT
             : XS_SERR_REMOTE_SERVER_NOT_FOUND);
+    else if (c->is_bidi)
+        s2s_out_bidi_detach(c);
     tdelete(c, &conns_by_id, conn_cmp);
 }
 

@@ -82,6 +82,12 @@ in_send_features(struct s2s_conn *c)
         if (conf->s2s_dialback)
             evbuffer_add_printf(b, "<dialback xmlns='" S2S_NS_DB_FEATURE
                 "'><errors/></dialback>");
+        /* XEP-0288 2.1: offered until the peer authenticates (it asks
+         * before SASL or dialback), and only once TLS is done when TLS
+         * is required (STARTTLS comes first). */
+        if (conf->s2s_bidi && c->npairs == 0 && !c->is_bidi)
+            evbuffer_add_printf(b, "<bidi xmlns='" S2S_NS_BIDI_FEATURE
+                "'/>");
     }
     evbuffer_add_printf(b, "</stream:features>");
     xml = xs_evbuffer_take_string(b);
@@ -132,6 +138,10 @@ s2s_in_on_open(struct s2s_conn *c, struct xs_elem *el)
     c->st.is_stream_open = true;
     c->state = S2S_OPEN;
     in_send_features(c);
+    /* After SASL EXTERNAL: the restarted stream is open, the peer knows
+     * it is authenticated, our stanzas may go (XEP-0288). */
+    for (size_t i = 0; c->is_bidi && i < c->npairs; i++)
+        s2s_out_bidi_attach(c, c->pairs[i].local, c->pairs[i].remote);
 done:
     xs_free(host);
     xs_free(peer);
@@ -180,8 +190,38 @@ in_pair_add(struct s2s_conn *c, const char *remote, const char *local,
         }
     }
     xs_slog(c, XS_LOG_INFO, "s2s: inbound authenticated remote=%s local=%s "
-        "auth=%s ip=%s", remote, local,
-        how == XS_S2S_AUTH_EXTERNAL ? "EXTERNAL" : "dialback", c->peer_ip);
+        "auth=%s bidi=%s ip=%s", remote, local,
+        how == XS_S2S_AUTH_EXTERNAL ? "EXTERNAL" : "dialback",
+        c->is_bidi ? "yes" : "no", c->peer_ip);
+    /* XEP-0288 2.2: we may now send from local to remote on this stream
+     * (SASL: the header's to -> from; dialback: the reverse of the
+     * verified pair).  Not before the peer has read that it is
+     * authenticated: after SASL, once the restarted stream is open. */
+    if (c->is_bidi && c->state == S2S_OPEN)
+        s2s_out_bidi_attach(c, local, remote);
+}
+
+/* <bidi xmlns='urn:xmpp:bidi'/>: the initiating server asks to use this
+ * stream both ways (XEP-0288 2.2), before it authenticates. */
+static void
+in_bidi(struct s2s_conn *c, struct xs_elem *el)
+{
+    xs_elem_free(el);
+    if (!xs_server()->conf->s2s_bidi) {
+        /* Not offered: as for any element we do not know. */
+        s2s_conn_close(c, XS_STERR_UNSUPPORTED_STANZA_TYPE, NULL);
+        return;
+    }
+    if (c->npairs > 0 || c->is_sasl_done) {
+        /* Pairs authenticated before would have been one-way: the peer
+         * and we would disagree about them. */
+        s2s_conn_close(c, XS_STERR_POLICY_VIOLATION,
+            "bidi after authentication");
+        return;
+    }
+    c->is_bidi = true;
+    xs_slog(c, XS_LOG_DEBUG, "s2s: peer asked for bidi remote=%s",
+        c->remote != NULL ? c->remote : "");
 }
 
 static void
@@ -255,9 +295,9 @@ in_sasl_auth(struct s2s_conn *c, struct xs_elem *el)
     s2s_conn_write_lit(c, "<success xmlns='" S2S_NS_SASL "'/>");
     c->is_sasl_done = true;
     c->is_cert_verified = true;
+    c->state = S2S_WAIT_STREAM;
     in_pair_add(c, c->remote, c->local, XS_S2S_AUTH_EXTERNAL);
     s2s_conn_restart_stream(c);
-    c->state = S2S_WAIT_STREAM;
 done:
     xs_free(text);
     xs_elem_free(el);
@@ -374,8 +414,9 @@ s2s_in_verified(uint64_t in_id, const char *remote, const char *local,
             in_db_error(c, "result", local, remote, NULL, "forbidden");
             return;
         }
-        in_pair_add(c, remote, local, XS_S2S_AUTH_DIALBACK);
+        /* The answer first: with bidi, our stanzas may follow at once. */
         in_db_typed(c, "result", local, remote, NULL, "valid");
+        in_pair_add(c, remote, local, XS_S2S_AUTH_DIALBACK);
         return;
     }
     xs_slog(c, XS_LOG_NOTICE, "s2s: dialback key invalid remote=%s "
@@ -385,8 +426,8 @@ s2s_in_verified(uint64_t in_id, const char *remote, const char *local,
         s2s_conn_close(c, XS_STERR_NONE, NULL);
 }
 
-static void
-in_dialback(struct s2s_conn *c, struct xs_elem *el)
+void
+s2s_in_dialback(struct s2s_conn *c, struct xs_elem *el)
 {
     const char *from_s = xs_elem_attr(el, "from");
     const char *to_s = xs_elem_attr(el, "to");
@@ -403,7 +444,12 @@ in_dialback(struct s2s_conn *c, struct xs_elem *el)
         goto done;
     }
     key = xs_elem_text(el);
-    if (strcmp(el->name, "result") == 0)
+    if (strcmp(el->name, "result") == 0 && c->kind != S2S_IN)
+        /* The receiving server of our bidirectional stream claims
+         * another of its domains (XEP-0288 2.2, target piggybacking):
+         * not done; a dialback error leaves the stream as it is. */
+        in_db_error(c, "result", to, from, NULL, "feature-not-implemented");
+    else if (strcmp(el->name, "result") == 0)
         in_db_result(c, from, to, key);
     else if (strcmp(el->name, "verify") == 0 && id != NULL)
         in_db_verify(c, from, to, id, key);
@@ -438,8 +484,8 @@ in_normalize_ns(struct xs_elem *root)
     }
 }
 
-static void
-in_stanza(struct s2s_conn *c, struct xs_elem *el)
+void
+s2s_in_stanza(struct s2s_conn *c, struct xs_elem *el)
 {
     const char *from_s = xs_elem_attr(el, "from");
     const char *to_s = xs_elem_attr(el, "to");
@@ -513,11 +559,16 @@ s2s_in_on_elem(struct s2s_conn *c, struct xs_elem *el)
         return;
     }
     if (el->ns != NULL && strcmp(el->ns, S2S_NS_DIALBACK) == 0) {
-        in_dialback(c, el);
+        s2s_in_dialback(c, el);
+        return;
+    }
+    if (el->ns != NULL && strcmp(el->ns, S2S_NS_BIDI) == 0 &&
+        strcmp(el->name, "bidi") == 0) {
+        in_bidi(c, el);
         return;
     }
     if (el->ns != NULL && strcmp(el->ns, XS_NS_SERVER) == 0) {
-        in_stanza(c, el);
+        s2s_in_stanza(c, el);
         return;
     }
     xs_elem_free(el);

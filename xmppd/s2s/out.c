@@ -33,6 +33,9 @@ struct s2s_route {
     char               *remote;     /* owned */
     uint64_t            conn_id;    /* 0: no stream */
     bool                is_up;      /* authenticated: write directly */
+    uint64_t            bidi_id;    /* 0, or an inbound XEP-0288 stream
+                                       authenticated for (remote, local):
+                                       used before conn_id */
     struct s2s_qitem   *head;       /* owned FIFO */
     struct s2s_qitem  **tail;
     size_t              nqueued;
@@ -104,7 +107,10 @@ out_route_fail(struct s2s_route *r, enum xs_stanza_err err)
     if (q != NULL)
         xs_log(XS_LOG_INFO, "s2s: route local=%s remote=%s failed: %s",
             r->local, r->remote, xs_stanza_err_name(err));
-    out_route_free(r);          /* before bouncing: bounces may re-route */
+    /* Before bouncing: bounces may re-route.  A route that still has a
+     * bidirectional inbound stream stays for it. */
+    if (r->bidi_id == 0)
+        out_route_free(r);
     while (q != NULL) {
         struct s2s_qitem *next = q->next;
 
@@ -311,7 +317,7 @@ s2s_out_on_gone(struct s2s_conn *c, enum xs_stanza_err err)
          * next stanza opens a new one. */
         r->conn_id = 0;
         r->is_up = false;
-        if (r->head == NULL)
+        if (r->head == NULL && r->bidi_id == 0)
             out_route_free(r);
         return;
     }
@@ -382,8 +388,18 @@ out_authenticated(struct s2s_conn *c, enum xs_s2s_auth how)
     c->state = S2S_OPEN;
     s2s_conn_idle_timer(c);
     xs_slog(c, XS_LOG_INFO, "s2s: outbound authenticated local=%s "
-        "remote=%s auth=%s", c->local, c->remote,
-        how == XS_S2S_AUTH_EXTERNAL ? "EXTERNAL" : "dialback");
+        "remote=%s auth=%s bidi=%s", c->local, c->remote,
+        how == XS_S2S_AUTH_EXTERNAL ? "EXTERNAL" : "dialback",
+        c->is_bidi ? "yes" : "no");
+    if (c->is_bidi && c->npairs == 0) {
+        /* XEP-0288 2.2: the peer may send from the domain we connected
+         * to (found by DNS or s2s_routes, and named by its certificate
+         * with SASL EXTERNAL) to the domain we authenticated as. */
+        c->pairs = xs_calloc(1, sizeof(*c->pairs));
+        c->pairs[0].remote = xs_strdup(c->remote);
+        c->pairs[0].local = xs_strdup(c->local);
+        c->npairs = 1;
+    }
     if (r != NULL)
         out_route_flush(r);
 }
@@ -417,6 +433,12 @@ out_features(struct s2s_conn *c, struct xs_elem *el)
     if (c->kind == S2S_VERIFY) {
         out_send_db(c);
         return;
+    }
+    /* XEP-0288 2.2: after STARTTLS, before SASL or dialback. */
+    if (conf->s2s_bidi && !c->is_bidi &&
+        xs_elem_child(el, S2S_NS_BIDI_FEATURE, "bidi") != NULL) {
+        s2s_conn_write_lit(c, "<bidi xmlns='" S2S_NS_BIDI "'/>");
+        c->is_bidi = true;
     }
     if (c->is_cert_verified && mechs != NULL) {
         for (struct xs_elem *m = xs_elem_first_elem(mechs); m != NULL;
@@ -526,10 +548,19 @@ s2s_out_on_elem(struct s2s_conn *c, struct xs_elem *el)
             s2s_out_on_gone(c, XS_SERR_REMOTE_SERVER_NOT_FOUND);
             s2s_conn_close(c, XS_STERR_NONE, NULL);
         }
+    } else if (strcmp(ns, S2S_NS_DIALBACK) == 0 && c->is_bidi &&
+        c->state == S2S_OPEN && xs_elem_attr(el, "type") == NULL) {
+        /* A request from the receiving server on our bidi stream. */
+        s2s_in_dialback(c, el);
+        return;
     } else if (strcmp(ns, S2S_NS_DIALBACK) == 0) {
         out_dialback(c, el);
+    } else if (strcmp(ns, XS_NS_SERVER) == 0 && c->is_bidi &&
+        c->state == S2S_OPEN) {
+        s2s_in_stanza(c, el);       /* checks from/to against the pairs */
+        return;
     } else {
-        /* Our streams are one-way (no XEP-0288): nothing else may come. */
+        /* Nothing else may come (stanzas only on bidi streams). */
         xs_slog(c, XS_LOG_INFO, "s2s: unexpected <%s/> from remote=%s",
             el->name, c->remote);
         s2s_conn_close(c, XS_STERR_UNSUPPORTED_STANZA_TYPE, NULL);
@@ -549,6 +580,50 @@ s2s_out_verify(uint64_t in_id, const char *local, const char *remote,
     c->verify_id = xs_strdup(stream_id);
     c->verify_key = xs_strdup(key != NULL ? key : "");
     out_resolve(c);
+}
+
+/* ---- XEP-0288: inbound streams that carry our stanzas too ---- */
+
+void
+s2s_out_bidi_attach(struct s2s_conn *c, const char *local,
+    const char *remote)
+{
+    struct s2s_route *r = out_route_find(local, remote, true);
+    struct s2s_qitem *q;
+    uint64_t in_id = c->id;
+
+    r->bidi_id = in_id;
+    if (r->is_up || r->head == NULL)
+        return;
+    /* Stanzas waiting for an outbound stream still coming up go now, in
+     * order; that stream, once up, idles out unused. */
+    q = r->head;
+    r->head = NULL;
+    r->tail = &r->head;
+    r->nqueued = 0;
+    /* r and c may go by any write below (output limits): ids only. */
+    while (q != NULL) {
+        struct s2s_qitem *next = q->next;
+
+        out_write(in_id, q->st);
+        xs_free(q);
+        q = next;
+    }
+}
+
+void
+s2s_out_bidi_detach(struct s2s_conn *c)
+{
+    for (size_t i = 0; i < c->npairs; i++) {
+        struct s2s_route *r = out_route_find(c->pairs[i].local,
+            c->pairs[i].remote, false);
+
+        if (r == NULL || r->bidi_id != c->id)
+            continue;
+        r->bidi_id = 0;
+        if (r->conn_id == 0 && r->head == NULL)
+            out_route_free(r);
+    }
 }
 
 /* ---- the router's branch ---- */
@@ -579,6 +654,15 @@ xs_s2s_route(struct xs_stanza_ctx *ctx)
     if (v != XS_PASS)
         return v == XS_HANDLED ? XS_DROP : v;
     r = out_route_find(local, remote, true);
+    if (r->bidi_id != 0) {
+        struct s2s_conn *bc = s2s_conn_by_id(r->bidi_id);
+
+        if (bc != NULL && !bc->st.is_closing) {
+            s2s_conn_send_stanza(bc, ctx->st);
+            return XS_STOLEN;
+        }
+        r->bidi_id = 0;
+    }
     if (r->is_up && s2s_conn_by_id(r->conn_id) != NULL) {
         out_write(r->conn_id, ctx->st);
         return XS_STOLEN;
@@ -632,6 +716,7 @@ out_list_cb(struct s2s_conn *c, void *udata)
         .stanzas_out = c->stanzas_out,
         .age_s = (int64_t)((xs_now_ms() - c->started_ms) / 1000u),
         .queued = c->route != NULL ? c->route->nqueued : 0,
+        .is_bidi = c->is_bidi,
     };
 
     if (c->kind == S2S_VERIFY)

@@ -54,6 +54,8 @@ struct xs_s2s_info {
     int64_t           age_s;            /* seconds since the TCP connect
                                            or accept started */
     size_t            queued;           /* stanzas waiting (outbound) */
+    bool              is_bidi;          /* XEP-0288: stanzas go both
+                                           ways on this stream */
 };
 
 typedef void xs_s2s_visit_fn(const struct xs_s2s_info *info, void *udata);

@@ -26,6 +26,8 @@ struct s2s_route;
 #define S2S_NS_DB_FEATURE "urn:xmpp:features:dialback"
 #define S2S_NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define S2S_NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define S2S_NS_BIDI "urn:xmpp:bidi"
+#define S2S_NS_BIDI_FEATURE "urn:xmpp:features:bidi"
 
 enum s2s_kind {
     S2S_IN,                     /* a peer's stream to us */
@@ -45,7 +47,10 @@ enum s2s_state {
     S2S_OPEN,                   /* in: features sent; out: authenticated */
 };
 
-/* An authenticated (remote, local) pair on an inbound stream. */
+/* An authenticated (remote, local) pair: on an inbound stream, the peer
+ * may send from remote to local (and with XEP-0288 we may send back from
+ * local to remote); on a bidirectional outbound stream, the reverse of
+ * the pair we authenticated, which the peer may send us. */
 struct s2s_pair {
     char *remote;               /* owned */
     char *local;                /* owned */
@@ -62,12 +67,15 @@ struct s2s_conn {
                                                out: the peer's */
     char                *local;     /* owned: our domain ("" unknown) */
     char                *remote;    /* owned: the peer's domain */
-    struct s2s_pair     *pairs;     /* owned; inbound */
+    struct s2s_pair     *pairs;     /* owned; inbound, or outbound
+                                       with is_bidi once authenticated */
     size_t               npairs;
     enum xs_s2s_auth     auth;
     bool                 is_cert_verified;  /* for `remote` */
     bool                 is_sasl_done;      /* in: EXTERNAL succeeded */
     bool                 peer_has_dialback; /* out: offered or declared */
+    bool                 is_bidi;   /* XEP-0288 negotiated: in: the peer
+                                       sent <bidi/>; out: we did */
     char                 peer_ip[64];
     int                  peer_port;
     struct sockaddr_storage peer_addr;
@@ -122,6 +130,13 @@ void s2s_in_after_tls(struct s2s_conn *c);
  * "invalid", or NULL with err (verification failed). */
 void s2s_in_verified(uint64_t in_id, const char *remote, const char *local,
          const char *type, enum xs_stanza_err err);
+/* An untyped db:result or db:verify (a request) on c: an inbound stream,
+ * or a bidirectional outbound one (verify answered, result refused with
+ * a dialback error).  Takes el. */
+void s2s_in_dialback(struct s2s_conn *c, struct xs_elem *el);
+/* A stanza (jabber:server) from the peer on c: an inbound stream, or a
+ * bidirectional outbound one; checks the authenticated pairs.  Takes el. */
+void s2s_in_stanza(struct s2s_conn *c, struct xs_elem *el);
 
 /* ---- out.c ---- */
 void s2s_out_on_open(struct s2s_conn *c, struct xs_elem *el);
@@ -131,6 +146,13 @@ void s2s_out_connected(struct s2s_conn *c);
 void s2s_out_connect_failed(struct s2s_conn *c);
 /* The connection failed or closed: fail over, or fail the route. */
 void s2s_out_on_gone(struct s2s_conn *c, enum xs_stanza_err err);
+/* XEP-0288: inbound stream c (is_bidi) authenticated (remote, local):
+ * stanzas from local to remote go over c from now on. */
+void s2s_out_bidi_attach(struct s2s_conn *c, const char *local,
+         const char *remote);
+/* Inbound bidi stream c is closing: its routes go back to outbound
+ * streams. */
+void s2s_out_bidi_detach(struct s2s_conn *c);
 /* Start a db:verify towards the authoritative server of `remote`. */
 void s2s_out_verify(uint64_t in_id, const char *local, const char *remote,
          const char *stream_id, const char *key);
