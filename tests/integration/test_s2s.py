@@ -5,6 +5,7 @@ a bundle of both CAs (SASL EXTERNAL), or an unrelated CA (certificates do
 not verify, dialback authenticates).  s2s_routes point each domain at the
 other's s2s port, so no DNS is involved."""
 
+import asyncio
 import os
 import subprocess
 
@@ -15,21 +16,22 @@ from conftest import GEN_CERT, Clients, Users, free_ports
 from xmpp_util import exchange_message, next_item
 
 
-def _yaml(peer, peer_port, cafile, dialback=True, bidi=None):
+def _yaml(peer, peer_port, cafile, dialback=True, bidi=None, idle=None):
     return ("s2s_routes: {%s: \"127.0.0.1:%d\"}\n"
             "s2s_cafile: %s\n"
             "s2s_dialback: %s\n"
             "s2s_handshake_timeout: 5\n"
             % (peer, peer_port, cafile, "true" if dialback else "false")
             + ("" if bidi is None
-               else "s2s_bidi: %s\n" % ("true" if bidi else "false")))
+               else "s2s_bidi: %s\n" % ("true" if bidi else "false"))
+            + ("" if idle is None else "s2s_idle_timeout: %d\n" % idle))
 
 
 @pytest.fixture
 def federation(start_xmppd, tmp_path):
     """start(mode, b_dialback=True) -> (a, b) servers.  mode: 'external'
     (both trust both CAs) or 'dialback' (both trust an unrelated CA)."""
-    def start(mode, b_dialback=True, a_bidi=None, b_bidi=None):
+    def start(mode, b_dialback=True, a_bidi=None, b_bidi=None, idle=None):
         pa, pb = free_ports(2)
         bundle = str(tmp_path / "bundle.pem")
         if mode == "dialback":
@@ -37,9 +39,10 @@ def federation(start_xmppd, tmp_path):
             subprocess.run([GEN_CERT, other, "unrelated.test"], check=True,
                            capture_output=True)
             bundle = os.path.join(other, "ca.pem")
-        a = start_xmppd(_yaml("b.test", pb, bundle, bidi=a_bidi),
+        a = start_xmppd(_yaml("b.test", pb, bundle, bidi=a_bidi, idle=idle),
                         domain="a.test", s2s_port=pa)
-        b = start_xmppd(_yaml("a.test", pa, bundle, b_dialback, b_bidi),
+        b = start_xmppd(_yaml("a.test", pa, bundle, b_dialback, b_bidi,
+                              idle=idle),
                         domain="b.test", s2s_port=pb)
         if mode == "external":
             # The client contexts load the CA lazily, at the first stream.
@@ -204,5 +207,28 @@ async def test_s2s_bidi_stream_gone_reopens(federation, event_loop):
         b.api("unblock_domain", domain="a.test")
         await exchange_message(y, x)
         assert [r["direction"] for r in _streams(b, "a.test")] == ["out"]
+    finally:
+        await _close(things)
+
+
+@pytest.mark.parametrize("bidi", [True, False])
+async def test_s2s_idle_streams_close_and_reopen(federation, event_loop,
+                                                 bidi):
+    """Streams with no traffic either way close after s2s_idle_timeout
+    (outbound ones included, which only we write to), and the next stanza
+    opens a new one."""
+    a, b = federation("external", a_bidi=bidi, b_bidi=bidi, idle=2)
+    things, x, y = await _login_both(a, b, event_loop)
+    try:
+        await exchange_message(x, y)
+        await exchange_message(y, x)
+        assert _streams(a, "b.test") and _streams(b, "a.test")
+        deadline = event_loop.time() + 8
+        while _streams(a, "b.test") or _streams(b, "a.test"):
+            assert event_loop.time() < deadline, (
+                _streams(a, "b.test"), _streams(b, "a.test"))
+            await asyncio.sleep(0.2)
+        await exchange_message(x, y)
+        await exchange_message(y, x)
     finally:
         await _close(things)

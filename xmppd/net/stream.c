@@ -169,7 +169,9 @@ xs_stream_fini(struct xs_stream *st)
         event_free(st->pump_ev);
     if (st->timer_ev != NULL)
         event_free(st->timer_ev);
-    st->pump_ev = st->timer_ev = NULL;
+    if (st->idle_ev != NULL)
+        event_free(st->idle_ev);
+    st->pump_ev = st->timer_ev = st->idle_ev = NULL;
     if (!st->is_listed)
         return;
     if (st->all_prev != NULL)
@@ -192,6 +194,8 @@ stream_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 
     (void)buf;
     st->bytes_out += info->n_deleted;
+    if (info->n_deleted > 0)
+        st->last_io_ms = xs_now_ms();
     if (st->ops->on_written != NULL)
         st->ops->on_written(st);
 }
@@ -299,6 +303,46 @@ xs_stream_set_deadline(struct xs_stream *st, int seconds)
     event_del(st->timer_ev);
     if (seconds > 0)
         event_add(st->timer_ev, &tv);
+}
+
+static void
+stream_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct xs_stream *st = arg;
+    uint64_t idle_ms = (uint64_t)st->idle_s * 1000u;
+    uint64_t quiet = xs_now_ms() - st->last_io_ms;
+    char tag[300];
+
+    (void)fd, (void)what;
+    if (st->is_closing || st->idle_s <= 0)
+        return;
+    if (quiet < idle_ms) {
+        uint64_t left = idle_ms - quiet;
+        struct timeval tv = { .tv_sec = (time_t)(left / 1000u),
+            .tv_usec = (suseconds_t)(left % 1000u) * 1000 };
+
+        event_add(st->idle_ev, &tv);    /* there was traffic: look later */
+        return;
+    }
+    xs_slog(st, XS_LOG_INFO, "%s: idle for %ds, closing%s", st->ops->name,
+        st->idle_s, stream_tag(st, tag, sizeof(tag)));
+    xs_stream_close(st, st->ops->idle_err, NULL);
+}
+
+void
+xs_stream_set_idle(struct xs_stream *st, int seconds)
+{
+    struct timeval tv = { .tv_sec = seconds };
+
+    st->idle_s = seconds;
+    st->last_io_ms = xs_now_ms();
+    if (st->idle_ev == NULL && seconds > 0)
+        st->idle_ev = event_new(xs_server()->base, -1, 0, stream_idle_cb, st);
+    if (st->idle_ev == NULL)
+        return;
+    event_del(st->idle_ev);
+    if (seconds > 0)
+        event_add(st->idle_ev, &tv);
 }
 
 static void
@@ -450,6 +494,7 @@ stream_pump(struct xs_stream *st)
         if (n <= 0)
             break;
         st->bytes_in += (uint64_t)n;
+        st->last_io_ms = xs_now_ms();
         if (st->shaper != NULL)
             st->shaper_tokens -= n;
         err = xs_xml_feed(st->xml, chunk, (size_t)n);

@@ -100,6 +100,9 @@ struct xs_stream {
     double                   shaper_tokens;     /* bytes we may read */
     uint64_t                 shaper_ms;         /* last refill */
     struct xs_stream        *reap_next; /* borrowed: reap list link */
+    int                      idle_s;    /* 0: no idle timeout */
+    uint64_t                 last_io_ms;        /* last byte in or out */
+    struct event            *idle_ev;   /* owned: idle check, or NULL */
     bool                     is_reaping;        /* on the reap list */
     bool                     is_listed;         /* in the all-list */
     struct xs_stream        *all_prev, *all_next;  /* borrowed: every
@@ -132,6 +135,10 @@ void  xs_stream_set_shaper(struct xs_stream *st,
           const struct xs_shaper *shaper);
 /* (Re)arm the handshake deadline; seconds <= 0 only cancels it. */
 void  xs_stream_set_deadline(struct xs_stream *st, int seconds);
+/* Close with ops->idle_err after seconds without a byte in either
+ * direction (0: never).  Unlike a bufferevent timeout it also ends a
+ * stream we only write to, once nothing is written. */
+void  xs_stream_set_idle(struct xs_stream *st, int seconds);
 
 void  xs_stream_pause(struct xs_stream *st);
 void  xs_stream_resume(struct xs_stream *st);

@@ -156,22 +156,14 @@ s2s_conn_handshake_timer(struct s2s_conn *c)
     xs_stream_set_deadline(&c->st, xs_server()->conf->s2s_handshake_timeout);
 }
 
-/* Authenticated: the handshake deadline gives way to the idle timeout. */
+/* Authenticated: the handshake deadline gives way to the idle timeout,
+ * counted on traffic in both directions. */
 void
 s2s_conn_idle_timer(struct s2s_conn *c)
 {
-    int idle = xs_server()->conf->s2s_idle_timeout;
-
     xs_stream_set_deadline(&c->st, 0);
-    if (idle > 0 && c->st.bev != NULL) {
-        struct timeval tv = { .tv_sec = idle };
-
-        /* Inbound: no input; outbound: no output (we are the writer). */
-        if (c->kind == S2S_IN)
-            bufferevent_set_timeouts(c->st.bev, &tv, NULL);
-        else
-            bufferevent_set_timeouts(c->st.bev, NULL, &tv);
-    }
+    if (c->st.idle_s == 0)
+        xs_stream_set_idle(&c->st, xs_server()->conf->s2s_idle_timeout);
 }
 
 static void
@@ -374,10 +366,6 @@ s2s_conn_send_stanza(struct s2s_conn *c, struct xs_stanza *st)
     conn_serialize(st->el, bufferevent_get_output(c->st.bev));
     c->stanzas_out++;
     xs_stanza_unref(st);
-    /* An inbound stream's idle timeout counts the peer's input only; on
-     * a bidirectional one our output is traffic too. */
-    if (c->is_bidi && c->kind == S2S_IN && c->npairs > 0)
-        s2s_conn_idle_timer(c);
     conn_check_output(c);
 }
 
