@@ -149,6 +149,7 @@ struct pgq {
     uint64_t             wait_timeout_ms;
     uint64_t             connect_timeout_ms;
     int                  in_cb;     /* callbacks running: pgq_free forbidden */
+    bool                 is_closed; /* pgq_close ran: everything refused */
     struct pgq_stats     st;
 };
 
@@ -648,6 +649,8 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
     struct pgq_conn *c = arg;
 
     (void)fd, (void)what;
+    if (c->q->is_closed)
+        return;
     if (c->state == PGQ_C_DOWN) {
         conn_start(c);
     } else if (c->state == PGQ_C_CONNECTING) {
@@ -1111,6 +1114,8 @@ pgq_dispatch(struct pgq *q)
     struct pgq_conn *c;
     struct pgq_req *r;
 
+    if (q->is_closed)
+        return;
     while ((c = pgq_idle_conn(q)) != NULL && (r = pgq_next_req(q)) != NULL) {
         if (!conn_send(c, r)) {
             /* Nothing that commits went out: it can wait for another. */
@@ -1124,6 +1129,10 @@ pgq_dispatch(struct pgq *q)
 static xs_rc
 pgq_submit(struct pgq *q, struct pgq_req *r)
 {
+    if (q->is_closed) {
+        req_free(r);
+        return XS_EIO;
+    }
     if (r->is_bg) {
         /* Its own bound: background work never fills the FIFO. */
         if (q->nbg_waiting >= q->max_waiting) {
@@ -1286,6 +1295,63 @@ fail:
     xs_log(XS_LOG_ERR, "pgq: cannot create events");
     pgq_free(q);
     return XS_ENOMEM;
+}
+
+/* Move every request of list to out (callbacks run by pgq_close). */
+static void
+pgq_take_all(struct pgq_req_list *list, struct pgq_req_list *out)
+{
+    struct pgq_req *r;
+
+    while ((r = TAILQ_FIRST(list)) != NULL) {
+        TAILQ_REMOVE(list, r, link);
+        TAILQ_INSERT_TAIL(out, r, link);
+    }
+}
+
+void
+pgq_close(struct pgq *q)
+{
+    struct pgq_req_list all = TAILQ_HEAD_INITIALIZER(all);
+    struct pgq_req *r;
+
+    if (q == NULL || q->is_closed)
+        return;
+    q->is_closed = true;
+    for (size_t i = 0; i < q->pool_size && q->conns != NULL; i++) {
+        struct pgq_conn *c = &q->conns[i];
+
+        if (c->inflight != NULL) {
+            TAILQ_INSERT_TAIL(&all, c->inflight, link);
+            c->inflight = NULL;
+        }
+        conn_unwatch(c);
+        if (c->ev_timer != NULL)
+            event_del(c->ev_timer);     /* no reconnect after this */
+        if (c->pg != NULL) {
+            PQfinish(c->pg);    /* what was sent may or may not commit */
+            c->pg = NULL;
+        }
+        c->state = PGQ_C_DOWN;
+    }
+    if (q->ev_sweep != NULL)
+        event_del(q->ev_sweep);
+    if (q->ev_fail != NULL)
+        event_del(q->ev_fail);
+    pgq_take_all(&q->waiting, &all);
+    pgq_take_all(&q->bg_waiting, &all);
+    pgq_take_all(&q->failed, &all);
+    q->nwaiting = q->nbg_waiting = q->nbg_inflight = 0;
+    q->nup = 0;
+    while ((r = TAILQ_FIRST(&all)) != NULL) {
+        TAILQ_REMOVE(&all, r, link);
+        if (r->cb != NULL) {
+            q->in_cb++;
+            r->cb(XS_EIO, NULL, r->udata);
+            q->in_cb--;
+        }
+        req_free(r);
+    }
 }
 
 void

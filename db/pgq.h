@@ -96,6 +96,15 @@ xs_rc pgq_new(struct event_base *base, const char *conninfo, int pool_size,
 void pgq_free(struct pgq *q);
 
 /*
+ * At shutdown, before the state the callbacks use is freed: every pending
+ * request's callback runs now, from inside this call, with XS_EIO and res
+ * NULL (so callers release their udata), the connections close, and every
+ * later request is refused with XS_EIO.  What was already sent may or may
+ * not have committed.  Then pgq_free().
+ */
+void pgq_close(struct pgq *q);
+
+/*
  * wait_ms: how long a request may wait while NO connection is up before it
  * fails with XS_EIO (requests waiting for a busy but live pool are never
  * timed out).  connect_ms: a connection attempt that takes longer is

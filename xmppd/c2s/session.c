@@ -36,6 +36,20 @@ static struct event *close_all_ev;      /* owned: close_all deadline */
 
 static const struct xs_stream_ops session_ops;
 
+/* Every session is gone (or the deadline passed): tell the caller once. */
+static void
+session_close_all_finish(void)
+{
+    void (*done)(void) = close_all_done;
+
+    close_all_done = NULL;
+    if (close_all_ev != NULL) {
+        event_free(close_all_ev);
+        close_all_ev = NULL;
+    }
+    done();
+}
+
 static struct xs_session *
 session_of(struct xs_stream *st)
 {
@@ -141,12 +155,8 @@ session_free(struct xs_stream *st)
     xs_stanza_unref(s->presence);
     xs_free(s);
     nsessions--;
-    if (nsessions == 0 && close_all_done != NULL) {
-        void (*done)(void) = close_all_done;
-
-        close_all_done = NULL;
-        done();
-    }
+    if (nsessions == 0 && close_all_done != NULL)
+        session_close_all_finish();
 }
 
 static void
@@ -366,12 +376,9 @@ session_close_all_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
     if (close_all_done != NULL) {
-        void (*done)(void) = close_all_done;
-
         xs_log(XS_LOG_NOTICE, "shutdown: %zu sessions did not close in time",
             nsessions);
-        close_all_done = NULL;
-        done();
+        session_close_all_finish();
     }
 }
 

@@ -267,6 +267,9 @@ main(int argc, char **argv)
     xs_listeners_stop();
     xs_admin_http_stop();
     xs_s2s_free();
+    /* Pending queries end (their callbacks free what they hold) while the
+     * modules they belong to are still loaded. */
+    pgq_close(server.db);
     xs_modules_unload_all();
     pgq_free(server.db);
     event_free(sig_term_ev);
