@@ -54,10 +54,15 @@ struct xs_dns_req {
     /* DNS_ADDR */
     struct xs_dns_addr  addrs[DNS_MAX_ADDRS];
     size_t              naddrs;
+    struct xs_dns_req  *live_prev, *live_next;  /* borrowed: live list */
 };
+
+/* Every request not yet freed: at exit the loop no longer delivers them. */
+static struct xs_dns_req *live_reqs;
 
 static void dns_rearm(void);
 static void dns_srv_finish(struct xs_dns_req *r);
+static void dns_req_free(struct xs_dns_req *r);
 
 static void
 dns_io_cb(evutil_socket_t fd, short what, void *arg)
@@ -178,6 +183,8 @@ xs_dns_fini(void)
      * never running the loop again (their owners are gone too). */
     ares_destroy(channel);
     is_ready = false;
+    while (live_reqs != NULL)
+        dns_req_free(live_reqs);    /* their owners are gone already */
     for (size_t i = 0; i < nsocks; i++)
         event_free(socks[i].ev);
     xs_free(socks);
@@ -191,6 +198,12 @@ xs_dns_fini(void)
 static void
 dns_req_free(struct xs_dns_req *r)
 {
+    if (r->live_prev != NULL)
+        r->live_prev->live_next = r->live_next;
+    else
+        live_reqs = r->live_next;
+    if (r->live_next != NULL)
+        r->live_next->live_prev = r->live_prev;
     for (size_t i = 0; i < r->nrecs; i++)
         xs_free(r->recs[i].t.host);
     xs_free(r->targets);        /* hosts moved from recs, freed above */
@@ -226,6 +239,10 @@ dns_req_new(enum dns_kind kind, const char *domain, int port, void *udata)
     r->port = port;
     r->udata = udata;
     r->done_ev = event_new(dns_base, -1, 0, dns_done_cb, r);
+    r->live_next = live_reqs;
+    if (live_reqs != NULL)
+        live_reqs->live_prev = r;
+    live_reqs = r;
     return r;
 }
 

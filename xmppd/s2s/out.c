@@ -667,6 +667,12 @@ xs_s2s_route(struct xs_stanza_ctx *ctx)
         out_write(r->conn_id, ctx->st);
         return XS_STOLEN;
     }
+    if (xs_server()->is_stopping) {
+        /* No new connection at shutdown (the unavailable presences of the
+         * last sessions would open one): nothing could be delivered. */
+        ctx->why = "shutting down";
+        return XS_DROP;
+    }
     if (r->nqueued >= conf->s2s_queue_max) {
         ctx->err = XS_SERR_RESOURCE_CONSTRAINT;
         ctx->why = "s2s queue full";
