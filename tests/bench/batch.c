@@ -64,7 +64,8 @@ lg_settle(struct lg_ctx *ctx, double max_s)
         lg_sleep(ctx, 0.5);
         lg_cpu_window_end(ctx, &w, &use);
         if (use.server < 0 || (use.server < 0.1 &&
-            (use.aux < 0 || use.aux < 0.1)))
+            (use.aux < 0 || use.aux < 0.1) &&
+            (use.server2 < 0 || use.server2 < 0.1)))
             return;
     }
     lg_say("the server was still busy after %.0f s", max_s);
@@ -76,7 +77,7 @@ lg_settle(struct lg_ctx *ctx, double max_s)
 
 struct batch {
     struct lg_ctx     *ctx;             /* borrowed */
-    unsigned           n, first, concurrency;
+    unsigned           n, first, stride, concurrency;
     bool               close_after;
     struct lg_client **v;               /* the caller's out, or owned */
     struct lg_samples *login_ms;        /* borrowed; may be NULL */
@@ -164,11 +165,12 @@ batch_fill(struct batch *b)
     }
     while (b->next < b->n && b->inflight < b->concurrency) {
         unsigned i = b->next++;
-        unsigned user = o->user_first + (b->first - o->user_first + i) %
-            o->nusers;
+        unsigned user = o->user_first + (unsigned)(((uint64_t)b->first -
+            o->user_first + (uint64_t)i * b->stride) % o->nusers);
         struct lg_client *c = lg_client_new(b->ctx, user, &batch_ops, b);
 
         c->idx = i;
+        c->on_peer = o->port2 != 0 && (i & 1u) != 0;
         b->v[i] = c;
         b->inflight++;
         (void)lg_client_start(c);       /* a failure comes via on_end */
@@ -180,6 +182,15 @@ lg_batch_login(struct lg_ctx *ctx, unsigned n, unsigned first,
     unsigned concurrency, bool close_after, struct lg_client **out,
     struct lg_samples *login_ms, unsigned *failed)
 {
+    return lg_batch_login_stride(ctx, n, first, 1, concurrency, close_after,
+        out, login_ms, failed);
+}
+
+xs_rc
+lg_batch_login_stride(struct lg_ctx *ctx, unsigned n, unsigned first,
+    unsigned stride, unsigned concurrency, bool close_after,
+    struct lg_client **out, struct lg_samples *login_ms, unsigned *failed)
+{
     struct batch b;
     /* Every client has its own timeout; this only bounds the whole. */
     double limit = 60.0 + (double)n * 0.05;
@@ -188,6 +199,7 @@ lg_batch_login(struct lg_ctx *ctx, unsigned n, unsigned first,
     b.ctx = ctx;
     b.n = n;
     b.first = first;
+    b.stride = stride > 0 ? stride : 1;
     b.concurrency = concurrency > 0 ? concurrency : 1;
     b.close_after = close_after;
     b.v = out != NULL ? out : xs_calloc(n, sizeof(*b.v));

@@ -122,29 +122,37 @@ chat_on_bound(struct lg_client *c)
     (void)c;
 }
 
-static void
-chat_on_stanza(struct lg_client *c, const struct xs_elem *el)
+bool
+lg_stamp_parse(const struct xs_elem *el, const char *ns, const char *name,
+    unsigned *step, uint64_t *seq, uint64_t *ts)
 {
-    struct chat *ch = c->udata;
-    const struct xs_elem *b, *t;
-    unsigned step;
-    uint64_t seq, ts, now;
+    const struct xs_elem *b = xs_elem_child(el, ns, name), *t;
     char *text = NULL;
     const char *p;
+    bool ok;
 
-    if (strcmp(el->name, "message") != 0 ||
-        (b = xs_elem_child(el, NULL, "body")) == NULL)
-        return;
+    if (b == NULL)
+        return false;
     t = b->first;
     if (t != NULL && t->type == XS_NODE_TEXT && t->next == NULL)
         p = t->text;
     else
         p = text = xs_elem_text(b);
-    if (sscanf(p, "lg %u %" SCNu64 " %" SCNu64, &step, &seq, &ts) != 3) {
-        xs_free(text);
-        return;
-    }
+    ok = sscanf(p, "lg %u %" SCNu64 " %" SCNu64, step, seq, ts) == 3;
     xs_free(text);
+    return ok;
+}
+
+static void
+chat_on_stanza(struct lg_client *c, const struct xs_elem *el)
+{
+    struct chat *ch = c->udata;
+    unsigned step;
+    uint64_t seq, ts, now;
+
+    if (strcmp(el->name, "message") != 0 ||
+        !lg_stamp_parse(el, NULL, "body", &step, &seq, &ts))
+        return;
     now = lg_now_ns();
     if (step != ch->step) {
         ch->late++;
@@ -199,6 +207,10 @@ chat_emit(struct chat *ch, const char *scenario, const struct chat_step *s)
     lg_result_num(&r, "gen_cpu", s->cpu.gen, 2);
     lg_result_num(&r, "server_cpu", s->cpu.server, 2);
     lg_result_num(&r, "aux_cpu", s->cpu.aux, 2);
+    if (o->port2 != 0) {
+        lg_result_str(&r, "route", "s2s");
+        lg_result_num(&r, "server2_cpu", s->cpu.server2, 2);
+    }
     lg_result_num(&r, "core_busy", s->cpu.core, 2);
     lg_result_num(&r, "core_other", lg_cpu_other(&s->cpu), 2);
     lg_result_num(&r, "gen_lag_ms", s->max_lag_ms, 1);
@@ -218,7 +230,7 @@ chat_step_run(struct lg_ctx *ctx, void *arg, double rate)
     struct timeval tv = { .tv_sec = 0, .tv_usec = CHAT_TICK_US };
     uint64_t now = lg_now_ns();
     unsigned dropped0 = ch->dropped;
-    char g[16], sv[16];
+    char g[16], sv[16], s2[16];
     /* The warm-up, the window, the drain and some slack. */
     double limit = o->warmup + o->duration + CHAT_DRAIN_S + 10.0;
 
@@ -233,6 +245,7 @@ chat_step_run(struct lg_ctx *ctx, void *arg, double rate)
     ch->is_sending = true;
     ch->is_step_done = ch->in_window = ch->is_win_done = false;
     ch->use.gen = ch->use.server = ch->use.aux = ch->use.core = -1;
+    ch->use.server2 = -1;
     lg_samples_reset(&ch->lat);
     evtimer_add(ch->tick, &tv);
     if (!lg_run_until(ctx, &ch->is_step_done, limit))
@@ -257,10 +270,12 @@ chat_step_run(struct lg_ctx *ctx, void *arg, double rate)
         s.delivered >= CHAT_MIN_DELIVERED * rate && s.p99 <= o->p99_limit_ms;
     chat_emit(ch, "chat", &s);
     lg_say("chat %s @ %.0f msg/s: delivered %.0f/s, p50 %.2f ms, p99 %.2f "
-        "ms, max %.1f ms, lost %" PRIu64 ", cpu: generator %s, server %s "
-        "-> %s", o->label, rate, s.delivered, s.p50, s.p99, s.pmax, s.lost,
+        "ms, max %.1f ms, lost %" PRIu64 ", cpu: generator %s, server %s%s%s"
+        " -> %s", o->label, rate, s.delivered, s.p50, s.p99, s.pmax, s.lost,
         lg_pct(s.cpu.gen, g, sizeof(g)), lg_pct(s.cpu.server, sv,
-        sizeof(sv)), s.is_pass ? "pass" : "FAIL");
+        sizeof(sv)), o->port2 != 0 ? ", second server " : "",
+        o->port2 != 0 ? lg_pct(s.cpu.server2, s2, sizeof(s2)) : "",
+        s.is_pass ? "pass" : "FAIL");
     lg_cpu_warn(ctx, &s.cpu);
     if (s.dropped > 0)
         lg_say("chat: %u sessions dropped; first: %s", s.dropped,

@@ -169,7 +169,7 @@ client_stream_open(struct lg_client *c)
     c->xml = xs_xml_new(&client_limits);
     n = snprintf(hdr, sizeof(hdr), "<?xml version='1.0'?><stream:stream "
         "to='%s' xmlns='" XS_NS_CLIENT "' xmlns:stream='" XS_NS_STREAMS
-        "' version='1.0' xml:lang='en'>", c->ctx->opts->domain);
+        "' version='1.0' xml:lang='en'>", lg_client_domain(c));
     xs_assert(n > 0 && (size_t)n < sizeof(hdr));
     bufferevent_write(c->bev, hdr, (size_t)n);
     c->state = CS_FEATURES;
@@ -223,6 +223,14 @@ lg_client_is_bound(const struct lg_client *c)
     return c->state == CS_BOUND;
 }
 
+const char *
+lg_client_domain(const struct lg_client *c)
+{
+    const struct lg_opts *o = c->ctx->opts;
+
+    return c->on_peer && o->domain2 != NULL ? o->domain2 : o->domain;
+}
+
 xs_rc
 lg_client_start(struct lg_client *c)
 {
@@ -249,8 +257,8 @@ lg_client_start(struct lg_client *c)
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     client_set_timeout(c, ctx->opts->timeout);
     c->state = CS_CONNECTING;
-    if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ctx->addr,
-        sizeof(ctx->addr)) != 0) {
+    if (bufferevent_socket_connect(c->bev, (struct sockaddr *)(c->on_peer ?
+        &ctx->addr2 : &ctx->addr), sizeof(ctx->addr)) != 0) {
         snprintf(why, sizeof(why), "connect: %s", strerror(errno));
         client_end(c, LG_END_FAILED, why);
         return XS_EIO;
@@ -291,9 +299,9 @@ client_starttls(struct lg_client *c)
         client_end(c, LG_END_FAILED, "SSL_new");
         return false;
     }
-    SSL_set_tlsext_host_name(ssl, o->domain);
+    SSL_set_tlsext_host_name(ssl, lg_client_domain(c));
     if (o->cafile != NULL)
-        SSL_set1_host(ssl, o->domain);
+        SSL_set1_host(ssl, lg_client_domain(c));
     /* The plain bufferevent does not own the socket: free it (deferred
      * by libevent while we are inside its callback) and wrap the same
      * socket in TLS, which owns both the socket and ssl from now on. */
@@ -510,7 +518,8 @@ client_on_bind(struct lg_client *c, const struct xs_elem *el)
         return false;
     }
     c->t_bound = lg_now_ns();
-    client_write(c, "<presence><priority>1</priority></presence>");
+    if (!c->no_presence)
+        client_write(c, "<presence><priority>1</priority></presence>");
     c->state = CS_BOUND;
     client_set_timeout(c, 0);   /* idle sessions are meant to be idle */
     c->ops->on_bound(c);
@@ -581,8 +590,13 @@ client_on_elem(struct lg_client *c, const struct xs_elem *el)
         return client_on_bind(c, el);
     case CS_BOUND:
         if (client_is(el, XS_NS_CLIENT, "iq")) {
-            client_answer_iq(c, el);
-            return true;
+            const char *type = xs_elem_attr(el, "type");
+
+            if (type == NULL || strcmp(type, "get") == 0 ||
+                strcmp(type, "set") == 0) {
+                client_answer_iq(c, el);
+                return true;
+            }
         }
         c->ops->on_stanza(c, el);
         return c->state != CS_DONE;

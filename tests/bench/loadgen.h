@@ -3,15 +3,18 @@
  *
  * One process, one libevent loop, many client connections, each doing the
  * real protocol (TCP, stream header, STARTTLS, TLS handshake, restart,
- * SASL, restart, bind, initial presence).  Three scenarios: idle (memory
- * per held session), chat (routed message rate and latency) and login (a
- * login storm).  Results are one "RESULT key=value ..." line each (and a
+ * SASL, restart, bind, initial presence).  Five scenarios: idle (memory
+ * per held session), chat (routed message rate and latency; with --port2
+ * the receivers are on a second server, across s2s), login (a login
+ * storm), roster-login (a login storm of users with rosters, half of
+ * their contacts online) and fanout (presence broadcast to online
+ * contacts).  Results are one "RESULT key=value ..." line each (and a
  * JSON object per line with --json), plus "# " lines for people.
  *
  * Pieces: client.c (one connection's state machine), batch.c (log many
  * clients in with bounded concurrency), stats.c (latency samples, CPU and
- * memory probes, result lines), idle.c, chat.c, login.c (the scenarios),
- * loadgen.c (options and main).
+ * memory probes, result lines), idle.c, chat.c, login.c (login and
+ * roster-login), fanout.c (the scenarios), loadgen.c (options and main).
  */
 #ifndef XMPPD_TESTS_BENCH_LOADGEN_H
 #define XMPPD_TESTS_BENCH_LOADGEN_H
@@ -39,6 +42,8 @@ enum lg_mode {
     LG_MODE_IDLE,
     LG_MODE_CHAT,
     LG_MODE_LOGIN,
+    LG_MODE_ROSTER_LOGIN,
+    LG_MODE_FANOUT,
 };
 
 struct lg_opts {
@@ -73,6 +78,12 @@ struct lg_opts {
     unsigned     concurrency;   /* logins in flight (set-up, idle) */
     unsigned     max_inflight;  /* login storm: connections open at once */
     double       timeout;       /* seconds for one login */
+    unsigned     contacts;      /* roster-login, fanout: roster size */
+    int          port2;         /* 0, or a second server: the odd
+                                   clients of a batch (chat: the
+                                   receivers) log in there */
+    const char  *domain2;       /* borrowed: its domain */
+    pid_t        server2_pid;   /* 0: no CPU probe of the second server */
 };
 
 /* Everything a scenario shares. */
@@ -82,8 +93,11 @@ struct lg_ctx {
     SSL_CTX               *ssl_ctx;     /* owned; NULL without TLS */
     struct xs_scram_cache *cache;       /* owned */
     struct sockaddr_in     addr;        /* the server */
+    struct sockaddr_in     addr2;       /* the second server (port2) */
     uint64_t               nclients;    /* made so far: resource names */
     char                   tls_info[64];    /* version/cipher seen */
+    bool                   is_disturbed;    /* the last step's server
+                                               core was busy elsewhere */
 };
 
 /* Monotonic nanoseconds. */
@@ -102,8 +116,9 @@ struct lg_client_ops {
     /* Bound, initial presence sent.  May close the client, never free
      * it. */
     void (*on_bound)(struct lg_client *c);
-    /* A stanza once bound (el borrowed; valid during the call).  May
-     * close the client, never free it. */
+    /* A stanza once bound (el borrowed; valid during the call): every
+     * message and presence, and IQ results and errors (requests are
+     * answered by client.c).  May close the client, never free it. */
     void (*on_stanza)(struct lg_client *c, const struct xs_elem *el);
     /* The connection is gone; called once.  The callee usually frees the
      * client; the client code touches nothing after this call. */
@@ -119,6 +134,14 @@ struct lg_client {
     char                       *jid;    /* owned: bound full JID, or NULL */
     uint64_t                    t_start;    /* ns: connect started */
     uint64_t                    t_bound;    /* ns: bind result, or 0 */
+    uint64_t                    t_done;     /* ns: the scenario's own
+                                               end of a login, or 0 */
+    unsigned                    npres;      /* the scenario's counter */
+    bool                        no_presence;    /* set before start: no
+                                               initial presence at bind,
+                                               the scenario sends it */
+    bool                        on_peer;    /* set before start: log in
+                                               to the second server */
     int                         state;      /* client.c's enum */
     bool                        is_tls;
     bool                        is_authed;
@@ -143,11 +166,14 @@ void  lg_client_close(struct lg_client *c);
 /* Drop the connection at once (no on_end) and free; NULL is a no-op. */
 void  lg_client_free(struct lg_client *c);
 bool  lg_client_is_bound(const struct lg_client *c);
+/* The domain the client logs in to (domain or domain2). */
+const char *lg_client_domain(const struct lg_client *c);
 
 /* ---- batch.c: log many in ------------------------------------------ */
 
-/* Log in n clients (accounts user_first .. user_first+n-1, wrapping over
- * nusers) with at most `concurrency` handshakes in flight.  With
+/* Log in n clients (accounts first, first+1, ... wrapping over nusers)
+ * with at most `concurrency` handshakes in flight.  With --port2, the
+ * clients with an odd index go to the second server.  With
  * close_after, each is closed cleanly once bound and freed; otherwise
  * out[i] holds client i (NULL if it failed).  Returns XS_OK when every
  * login succeeded within the deadline; *failed counts the others. */
@@ -155,6 +181,10 @@ struct lg_samples;
 xs_rc lg_batch_login(struct lg_ctx *ctx, unsigned n, unsigned first,
     unsigned concurrency, bool close_after, struct lg_client **out,
     struct lg_samples *login_ms, unsigned *failed);
+/* The same over accounts first, first+stride, first+2*stride, ... */
+xs_rc lg_batch_login_stride(struct lg_ctx *ctx, unsigned n, unsigned first,
+    unsigned stride, unsigned concurrency, bool close_after,
+    struct lg_client **out, struct lg_samples *login_ms, unsigned *failed);
 /* Close every non-NULL client cleanly, wait (at most timeout_s), free. */
 void  lg_batch_close(struct lg_ctx *ctx, struct lg_client **v, unsigned n,
     double timeout_s);
@@ -197,7 +227,7 @@ double lg_core_busy(const struct lg_core_snap *a,
 /* CPU use of the generator, the server and its core over a window. */
 struct lg_cpu_window {
     uint64_t            t;      /* ns */
-    double              self_s, server_s, aux_s;
+    double              self_s, server_s, aux_s, server2_s;
     struct lg_core_snap core;
     bool                has_core;
 };
@@ -207,6 +237,7 @@ struct lg_cpu_use {
     double gen;         /* this process */
     double server;      /* --server-pid */
     double aux;         /* the --aux-pid processes together */
+    double server2;     /* --server2-pid */
     double core;        /* --server-core, from /proc/stat (tick-sampled:
                            may alias with a 1 ms send schedule) */
 };
@@ -219,7 +250,7 @@ double lg_cpu_other(const struct lg_cpu_use *use);
  * the server's core, or the generator more than LG_GEN_WARN of its own. */
 #define LG_OTHER_WARN 0.15
 #define LG_GEN_WARN   0.95
-void lg_cpu_warn(const struct lg_ctx *ctx, const struct lg_cpu_use *use);
+void lg_cpu_warn(struct lg_ctx *ctx, const struct lg_cpu_use *use);
 /* Run the loop until the server uses less than 10% of a core over half a
  * second (it may still be working off an overload), at most max_s. */
 void lg_settle(struct lg_ctx *ctx, double max_s);
@@ -257,13 +288,23 @@ typedef bool lg_step_fn(struct lg_ctx *ctx, void *arg, double rate);
  * The highest passing rate: from opts->rate, double until a step fails
  * (or rate_max is reached), then bisect until the passing and the failing
  * rate are within 10%.  At most LG_FIND_MAX_STEPS steps; 0 when none
- * passed.
+ * passed.  A step that fails while other work took more than
+ * LG_OTHER_WARN of the server's core is run again, at most
+ * LG_FIND_MAX_RETRIES times a search: on a shared machine one disturbed
+ * step would otherwise end the doubling early.
  */
 #define LG_FIND_MAX_STEPS 14
+#define LG_FIND_MAX_RETRIES 3
 double lg_find_max(struct lg_ctx *ctx, lg_step_fn *fn, void *arg);
 
 int lg_run_idle(struct lg_ctx *ctx);
 int lg_run_chat(struct lg_ctx *ctx);
 int lg_run_login(struct lg_ctx *ctx);
+int lg_run_roster_login(struct lg_ctx *ctx);
+int lg_run_fanout(struct lg_ctx *ctx);
+
+/* "lg STEP SEQ TIME" in a body or status: the generator's stamp. */
+bool lg_stamp_parse(const struct xs_elem *el, const char *ns,
+    const char *name, unsigned *step, uint64_t *seq, uint64_t *ts);
 
 #endif

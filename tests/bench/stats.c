@@ -195,6 +195,8 @@ lg_cpu_window_start(const struct lg_ctx *ctx, struct lg_cpu_window *w)
     w->server_s = ctx->opts->server_pid > 0 ?
         lg_proc_cpu_s(ctx->opts->server_pid) : -1;
     w->aux_s = stats_aux_cpu_s(ctx->opts);
+    w->server2_s = ctx->opts->server2_pid > 0 ?
+        lg_proc_cpu_s(ctx->opts->server2_pid) : -1;
     w->has_core = lg_core_snap(ctx->opts->server_core, &w->core);
 }
 
@@ -205,7 +207,7 @@ lg_cpu_window_end(const struct lg_ctx *ctx, const struct lg_cpu_window *w,
     double wall = (double)(lg_now_ns() - w->t) / 1e9;
     struct lg_core_snap snap;
 
-    use->gen = use->server = use->aux = use->core = -1;
+    use->gen = use->server = use->aux = use->core = use->server2 = -1;
     if (wall <= 0)
         return;
     use->gen = (lg_self_cpu_s() - w->self_s) / wall;
@@ -217,6 +219,12 @@ lg_cpu_window_end(const struct lg_ctx *ctx, const struct lg_cpu_window *w,
     }
     if (w->aux_s >= 0)
         use->aux = (stats_aux_cpu_s(ctx->opts) - w->aux_s) / wall;
+    if (w->server2_s >= 0) {
+        double s = lg_proc_cpu_s(ctx->opts->server2_pid);
+
+        if (s >= 0)
+            use->server2 = (s - w->server2_s) / wall;
+    }
     if (w->has_core && lg_core_snap(ctx->opts->server_core, &snap))
         use->core = lg_core_busy(&w->core, &snap);
 }
@@ -233,10 +241,11 @@ lg_cpu_other(const struct lg_cpu_use *use)
 }
 
 void
-lg_cpu_warn(const struct lg_ctx *ctx, const struct lg_cpu_use *use)
+lg_cpu_warn(struct lg_ctx *ctx, const struct lg_cpu_use *use)
 {
     double other = lg_cpu_other(use);
 
+    ctx->is_disturbed = other > LG_OTHER_WARN;
     if (other > LG_OTHER_WARN)
         lg_say("warning: core %d spent %.0f%% outside the server and its "
             "database (interrupts, other processes): the figure may be "

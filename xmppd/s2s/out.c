@@ -13,11 +13,13 @@
 #include "xmppd/s2s/dialback.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sodium.h>
 #include <string.h>
 #include <strings.h>
@@ -200,6 +202,10 @@ out_try_next(struct s2s_conn *c)
             SOCK_CLOEXEC, 0);
         if (fd < 0)
             continue;
+        /* Small stanzas must not wait for the peer's delayed ACK. */
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
+            sizeof(int)) != 0)
+            xs_log(XS_LOG_DEBUG, "s2s: TCP_NODELAY: %s", strerror(errno));
         if (a->ss.ss_family == AF_INET) {
             inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->ss)->sin_addr,
                 c->peer_ip, sizeof(c->peer_ip));
