@@ -7,7 +7,6 @@
  */
 #include "db/activity.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,18 +175,13 @@ act_arr_end(struct act_str *s)
 static int64_t
 act_int(const PGresult *res, int col, int64_t dflt)
 {
-    const char *s;
-    char *end;
-    long long v;
+    int64_t v;
 
     if (PQgetisnull(res, 0, col))
         return dflt;
-    s = PQgetvalue(res, 0, col);
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
+    if (!pgq_text_int64(PQgetvalue(res, 0, col), &v))
         return dflt;
-    return (int64_t)v;
+    return v;
 }
 
 static void

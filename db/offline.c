@@ -7,7 +7,6 @@
  */
 #include "db/offline.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,20 +86,6 @@ off_part_ok(const char *s)
 }
 
 static bool
-off_int64(const char *s, int64_t *out)
-{
-    char *end;
-    long long v;
-
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return false;
-    *out = (int64_t)v;
-    return true;
-}
-
-static bool
 off_bool(const PGresult *res, int col)
 {
     return strcmp(PQgetvalue(res, 0, col), "t") == 0;
@@ -112,7 +97,7 @@ off_decode_store(const PGresult *res, enum xs_offline_store_res *out)
     int64_t inserted;
 
     if (PQntuples(res) != 1 || PQnfields(res) != 3 ||
-        !off_int64(PQgetvalue(res, 0, 2), &inserted))
+        !pgq_text_int64(PQgetvalue(res, 0, 2), &inserted))
         return XS_EIO;
     if (inserted == 1)
         *out = XS_OFFLINE_STORED;
@@ -137,7 +122,7 @@ off_fetch_result(xs_rc rc, const PGresult *res, struct off_op *op)
         n = (size_t)PQntuples(res);
         rows = xs_calloc(n + 1, sizeof(rows[0]));
         for (size_t i = 0; i < n; i++) {
-            if (!off_int64(PQgetvalue(res, (int)i, 0), &rows[i].id)) {
+            if (!pgq_text_int64(PQgetvalue(res, (int)i, 0), &rows[i].id)) {
                 rc = XS_EIO;
                 break;
             }
@@ -186,7 +171,7 @@ off_on_result(xs_rc rc, const PGresult *res, void *udata)
             if (PQntuples(res) == 0)
                 rc = XS_ENOTFOUND;
             else if (PQntuples(res) != 1 || PQnfields(res) != 1 ||
-                !off_int64(PQgetvalue(res, 0, 0), &n))
+                !pgq_text_int64(PQgetvalue(res, 0, 0), &n))
                 rc = XS_EIO;
         }
         op->count_cb(rc, rc == XS_OK ? n : 0, op->udata);

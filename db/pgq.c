@@ -46,6 +46,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sodium.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/queue.h>
 
@@ -287,6 +288,20 @@ pgq_notice(void *arg, const char *message)
 
     msg_first_line(message, line, sizeof(line));
     xs_log(XS_LOG_DEBUG, "pgq: conn=%zu server notice: %s", c->idx, line);
+}
+
+bool
+pgq_text_int64(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return false;
+    *out = (int64_t)v;
+    return true;
 }
 
 const char *

@@ -173,5 +173,7 @@ void pgq_stats(const struct pgq *q, struct pgq_stats *out);
  * error result, "" for NULL or a result without one.
  */
 const char *pgq_sqlstate(const PGresult *res);
+/* A text-format integer column value: false unless all of s is one. */
+bool pgq_text_int64(const char *s, int64_t *out);
 
 #endif

@@ -3,7 +3,6 @@
  */
 #include "db/s2s_block.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,20 +38,6 @@ struct s2sb_op {
     void                 *udata;    /* borrowed, handed back */
 };
 
-static bool
-s2sb_int64(const char *s, int64_t *out)
-{
-    char *end;
-    long long v;
-
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return false;
-    *out = (int64_t)v;
-    return true;
-}
-
 static void
 s2sb_on_page(xs_rc rc, const PGresult *res, struct s2sb_op *op)
 {
@@ -68,7 +53,7 @@ s2sb_on_page(xs_rc rc, const PGresult *res, struct s2sb_op *op)
             rows[i].domain = PQgetvalue(res, (int)i, 0);
             rows[i].reason = PQgetvalue(res, (int)i, 1);
             rows[i].created_by = PQgetvalue(res, (int)i, 3);
-            if (!s2sb_int64(PQgetvalue(res, (int)i, 2),
+            if (!pgq_text_int64(PQgetvalue(res, (int)i, 2),
                 &rows[i].created_at))
                 rc = XS_EIO;
         }
@@ -93,7 +78,7 @@ s2sb_on_result(xs_rc rc, const PGresult *res, void *udata)
         break;
     case S2SB_PUT:
         if (rc == XS_OK && (PQntuples(res) != 1 || PQnfields(res) != 1 ||
-            !s2sb_int64(PQgetvalue(res, 0, 0), &created_at)))
+            !pgq_text_int64(PQgetvalue(res, 0, 0), &created_at)))
             rc = XS_EIO;
         op->put_cb(rc, created_at, op->udata);
         break;
