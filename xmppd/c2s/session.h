@@ -60,7 +60,6 @@ struct xs_session {
                                                xs_session_on_flushed() */
     struct event            *flush_ev;  /* owned: runs the waits that
                                            are due; NULL until the first */
-    void                    *mod_data[XS_MODULES_MAX];  /* per module */
 };
 
 /* Accept a connection from a c2s listener (the fd is ours from now on). */
