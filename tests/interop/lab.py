@@ -1091,8 +1091,8 @@ async def send_chat(a, b_jid, b, timeout=TIMEOUT):
 
 # --------------------------------------------------------------------------
 # The federation cases, shared by the peer pairs (test_lab.py runs them
-# between Prosody and ejabberd, test_prosody.py and test_ejabberd.py
-# between xmppd and each peer).  x: the server of the user who starts,
+# between Prosody and ejabberd, test_peers.py between xmppd and each
+# peer).  x: the server of the user who starts,
 # y: the other one.  Assertions are what RFC 6120/6121 require.
 
 
@@ -1216,8 +1216,15 @@ def check_s2s_auth(server, remote, mode, one_stream=False):
     one_stream: a single XEP-0288 stream carries both directions, so it
     was authenticated once, in the direction it was opened."""
     want = "external" if mode == "external" else "dialback"
-    seen = s2s_auth(server, remote)
     need = 1 if one_stream else 2
+    # A peer may write its log a moment after the stanzas went through
+    # (ejabberd's logger is asynchronous): look again for a few seconds.
+    deadline = time.monotonic() + 10.0
+    seen = s2s_auth(server, remote)
+    while (len({w for w, m in seen if m == want}) < need
+           and time.monotonic() < deadline):
+        time.sleep(0.2)
+        seen = s2s_auth(server, remote)
     assert len({w for w, m in seen if m == want}) >= need, \
         "%s <-> %s in %s mode: authenticated %s; log tail:\n%s" % (
             server.domain, remote, mode, sorted(seen), server.log_tail())

@@ -1,6 +1,5 @@
 """xmppd's own s2s behaviour in the lab (issue 4): unreachable domains,
-the static route table, and two xmppd servers federating.  Skipped while
-xmppd has no s2s (see conftest.py's xmppd fixture)."""
+the static route table, and two xmppd servers federating."""
 
 import pytest
 
