@@ -20,7 +20,6 @@ a hard time limit; no pytest-asyncio needed.
 
 import asyncio
 import collections
-import inspect
 import json
 import os
 import resource
@@ -53,7 +52,6 @@ GEN_CERT = os.path.join(REPO, "deploy", "gen-cert.sh")
 DOMAIN = "localhost"
 START_TIMEOUT = 20.0        # seconds for xmppd to accept and answer /health
 STOP_TIMEOUT = 10.0         # seconds for xmppd to exit after SIGTERM
-TEST_TIMEOUT = 90.0         # seconds for one async test, whatever happens
 LOG_TAIL_LINES = 60
 
 # Test settings the tests read back from `server` rather than hard-coding.
@@ -83,39 +81,8 @@ def pytest_configure(config):
 
 # --------------------------------------------------------------------------
 # Async tests without plugins
-
-
-@pytest.fixture(autouse=True)
-def event_loop():
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield loop
-    try:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            loop.run_until_complete(
-                asyncio.wait(pending, timeout=2.0))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem):
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    loop = pyfuncitem.funcargs["event_loop"]
-    names = pyfuncitem._fixtureinfo.argnames
-    kwargs = {n: pyfuncitem.funcargs[n] for n in names}
-    coro = pyfuncitem.obj(**kwargs)
-    try:
-        loop.run_until_complete(asyncio.wait_for(coro, TEST_TIMEOUT))
-    except asyncio.TimeoutError:
-        pytest.fail("test did not finish within %.0f s" % TEST_TIMEOUT)
-    return True
+# (tests/integration/async_tests.py: a fresh loop per test, a time limit)
+from async_tests import event_loop, pytest_pyfunc_call  # noqa: F401,E402
 
 
 # --------------------------------------------------------------------------

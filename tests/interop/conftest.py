@@ -22,7 +22,6 @@ Environment: XMPPD_BUILD (build folder, default build), XMPPD_TEST_KEEP=1
 """
 
 import asyncio
-import inspect
 import os
 import shutil
 import tempfile
@@ -31,7 +30,6 @@ import pytest
 
 import lab
 
-TEST_TIMEOUT = 90.0
 
 # The servers of the running lab, for log tails in failure reports.
 _running = []
@@ -43,38 +41,8 @@ def _fail(e):
 
 # --------------------------------------------------------------------------
 # Async tests without plugins (as tests/integration/conftest.py)
-
-
-@pytest.fixture(autouse=True)
-def event_loop():
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield loop
-    try:
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for t in pending:
-            t.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.wait(pending, timeout=2.0))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem):
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    loop = pyfuncitem.funcargs["event_loop"]
-    names = pyfuncitem._fixtureinfo.argnames
-    kwargs = {n: pyfuncitem.funcargs[n] for n in names}
-    try:
-        loop.run_until_complete(asyncio.wait_for(pyfuncitem.obj(**kwargs),
-                                                 TEST_TIMEOUT))
-    except asyncio.TimeoutError:
-        pytest.fail("test did not finish within %.0f s" % TEST_TIMEOUT)
-    return True
+# (tests/integration/async_tests.py: a fresh loop per test, a time limit)
+from async_tests import event_loop, pytest_pyfunc_call  # noqa: F401,E402
 
 
 @pytest.hookimpl(hookwrapper=True)
