@@ -1,0 +1,1287 @@
+/*
+ * reputation.c: reputation_evidence and reputation_pins rows on pgq
+ * (db/migrations/008_reputation.sql).
+ *
+ * Evidence is written behind.  xs_rep_db_append and xs_rep_db_retract
+ * only copy the item into a per-pool FIFO (a pgq extension, like the
+ * last-login batch of db/accounts.c); a batch of up to
+ * XS_REP_DB_BATCH_MAX items from the head goes out as ONE statement over
+ * unnest()ed arrays on pgq's background lane, one batch in flight at a
+ * time and at most one batch per XS_REP_DB_FLUSH_MS (at once when a full
+ * batch waits, or after a quiet interval).  Ingestion then costs one
+ * statement and one commit per batch, never one per item, and never
+ * fills the queue that interactive requests wait in.
+ *
+ * A batch leaves the queue only when it committed: a failed one stays at
+ * the head and goes out again after an interval (the pool reconnects by
+ * itself), while new items queue behind it up to XS_REP_DB_QUEUE_MAX.
+ * A batch the server refuses for its data (it would fail forever and
+ * block everything behind it) is halved until the bad item is alone, and
+ * that one item is discarded; validation here makes that a last resort.
+ *
+ * Retractions (unblocks) travel in the same FIFO so that order holds: a
+ * batch holding both runs as one statement whose DELETE only sees rows
+ * stored before it (a data-modifying CTE works on the statement's
+ * snapshot), and an append of the batch that a later retraction of the
+ * batch takes back is not inserted at all.  Same result as running them
+ * one by one, in one commit.
+ *
+ * A batch that committed but whose answer was lost with the connection
+ * is sent again: its items are then stored twice.  The engine keeps one
+ * user item per (subject, kind, source) at load, so only system items
+ * can count twice, after a connection loss at the wrong moment.
+ *
+ * Reads (loads at start, pins) are pgq_query requests, in text format,
+ * paged with keysets of XS_REP_DB_PAGE rows so that no statement holds a
+ * connection for long.  Every request this file has in pgq is also on the
+ * extension's list, so pgq_free (which drops requests without callbacks)
+ * frees them; pgq_close calls them with XS_EIO, which ends each load
+ * with done(XS_EIO).
+ */
+#include "db/reputation.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+/* ---- SQL ---- */
+
+/*
+ * $1 subjects, $2 kinds, $3 weights, $4 source kinds, $5 sources, $6
+ * notes (NULL elements), $7 times (unix seconds).  WITH ORDINALITY and
+ * the ORDER BY make ids follow the queue's order: the order in which the
+ * engine saw the items, which the load replays.
+ */
+#define SQL_REP_APPEND \
+    "INSERT INTO reputation_evidence (subject, kind, weight, source_kind," \
+    " source, note, created_at)" \
+    " SELECT s, k, w, sk, src, n, to_timestamp(t) FROM unnest($1::text[]," \
+    " $2::text[], $3::float8[], $4::text[], $5::text[], $6::text[]," \
+    " $7::float8[]) WITH ORDINALITY AS v(s, k, w, sk, src, n, t, o)" \
+    " ORDER BY o"
+
+/* SQL_REP_APPEND with retractions: $8 subjects, $9 kinds, $10 sources of
+ * user items to delete.  The DELETE sees only rows stored before the
+ * statement, never the ones it inserts. */
+#define SQL_REP_WRITE \
+    "WITH r AS (DELETE FROM reputation_evidence e USING unnest($8::text[]," \
+    " $9::text[], $10::text[]) AS r(s, k, src) WHERE e.subject = r.s" \
+    " AND e.kind = r.k AND e.source = r.src AND e.source_kind = 'user')" \
+    " " SQL_REP_APPEND
+
+/* $1 since (unix seconds), $2 the last id of the previous page (0
+ * first), $3 the page size. */
+#define SQL_REP_LOAD_EVIDENCE \
+    "SELECT id, subject, kind, weight, source_kind, source," \
+    " extract(epoch FROM created_at)::bigint, note" \
+    " FROM reputation_evidence" \
+    " WHERE created_at >= to_timestamp($1::float8) AND id > $2::bigint" \
+    " ORDER BY id LIMIT $3::integer"
+
+/* $1 before (unix seconds), $2 chunk size. */
+#define SQL_REP_PRUNE \
+    "DELETE FROM reputation_evidence WHERE id IN (SELECT id" \
+    " FROM reputation_evidence WHERE created_at < to_timestamp($1::float8)" \
+    " ORDER BY created_at, id LIMIT $2::integer)"
+
+/* The columns of an account, in enum xs_act_counter order (as in
+ * db/activity.c), then days_active and the mutual contacts. */
+#define SQL_REP_ACCOUNT_COLS \
+    "SELECT a.host, a.username, extract(epoch FROM a.created_at)::bigint," \
+    " COALESCE(x.msgs_to_contacts, 0), COALESCE(x.msgs_to_strangers, 0)," \
+    " COALESCE(x.msgs_from_contacts, 0)," \
+    " COALESCE(x.msgs_from_strangers, 0), COALESCE(x.subs_sent, 0)," \
+    " COALESCE(x.subs_accepted, 0), COALESCE(x.subs_refused, 0)," \
+    " COALESCE(x.subs_received, 0), COALESCE(x.days_active, 0)," \
+    " (SELECT count(*) FROM roster_items r WHERE r.host = a.host" \
+    " AND r.username = a.username AND r.subscription = 'both')" \
+    " FROM accounts a LEFT JOIN account_activity x" \
+    " ON x.host = a.host AND x.username = a.username"
+
+/* $1 hosts, $2 $3 the last (host, username) of the previous page ('', ''
+ * first: no account has an empty host), $4 the page size.  The keyset
+ * follows accounts_host_username_key. */
+#define SQL_REP_LOAD_ACCOUNTS \
+    SQL_REP_ACCOUNT_COLS \
+    " WHERE a.host = ANY($1::text[]) AND (a.host, a.username) > ($2, $3)" \
+    " ORDER BY a.host, a.username LIMIT $4::integer"
+
+/* $1 host, $2 username. */
+#define SQL_REP_LOAD_ACCOUNT \
+    SQL_REP_ACCOUNT_COLS " WHERE a.host = $1 AND a.username = $2"
+
+/* $1 subject, $2 score, $3 reason, $4 expires (NULL: never), $5 set_by,
+ * $6 set_at. */
+#define SQL_REP_PIN_SET \
+    "INSERT INTO reputation_pins (subject, score, reason, expires_at," \
+    " set_by, set_at) VALUES ($1, $2::integer, $3," \
+    " to_timestamp($4::float8), $5, to_timestamp($6::float8))" \
+    " ON CONFLICT (subject) DO UPDATE SET score = EXCLUDED.score," \
+    " reason = EXCLUDED.reason, expires_at = EXCLUDED.expires_at," \
+    " set_by = EXCLUDED.set_by, set_at = EXCLUDED.set_at"
+
+/* $1 subject. */
+#define SQL_REP_PIN_CLEAR \
+    "DELETE FROM reputation_pins WHERE subject = $1 RETURNING 1"
+
+/* $1 now (unix seconds). */
+#define SQL_REP_PINS_EXPIRE \
+    "DELETE FROM reputation_pins WHERE expires_at <= to_timestamp($1::float8)"
+
+/* $1 now, $2 the last subject of the previous page ('' first), $3 the
+ * page size. */
+#define SQL_REP_LOAD_PINS \
+    "SELECT subject, score, reason," \
+    " extract(epoch FROM expires_at)::bigint, set_by," \
+    " extract(epoch FROM set_at)::bigint FROM reputation_pins" \
+    " WHERE (expires_at IS NULL OR expires_at > to_timestamp($1::float8))" \
+    " AND subject > $2 ORDER BY subject LIMIT $3::integer"
+
+#define REP_ACCOUNT_NFIELDS (4 + XS_ACT__COUNT + 1)
+#define REP_EVIDENCE_NFIELDS 8
+#define REP_PIN_NFIELDS 6
+#define REP_PART_MAX 1023       /* bytes of a username or host (001) */
+#define REP_SHRINK_CAP 4096     /* an empty queue keeps at most this */
+
+/* ---- per-pool state ---- */
+
+/* One queued write: an append (its copy) or a retraction. */
+struct rep_item {
+    char         *mem;          /* owned: subject, source, note, each
+                                   NUL-terminated */
+    const char   *subject;      /* borrowed from mem */
+    const char   *source;       /* borrowed from mem */
+    const char   *note;         /* borrowed from mem, or NULL */
+    double        weight;
+    int64_t       at;
+    enum xs_evk   kind;
+    enum xs_evsrc src;
+    bool          is_retract;
+};
+
+enum rep_op_kind {
+    REP_OP_PIN_SET, REP_OP_PIN_CLEAR, REP_OP_ACCOUNTS, REP_OP_ACCOUNT,
+    REP_OP_EVIDENCE, REP_OP_PINS_EXPIRE, REP_OP_PINS, REP_OP_PRUNE,
+};
+
+struct rep_db;
+
+/* A request of ours in pgq (its udata), possibly one of several pages. */
+struct rep_op {
+    enum rep_op_kind       kind;
+    struct rep_db         *db;          /* borrowed: holds us in ops */
+    TAILQ_ENTRY(rep_op)    link;
+    xs_rep_db_done_cb     *done;
+    xs_rep_db_account_fn  *account_fn;
+    xs_rep_db_evidence_fn *evidence_fn;
+    xs_rep_db_pin_fn      *pin_fn;
+    void                  *udata;       /* borrowed, handed back */
+    char                  *hosts;       /* owned: text[] literal, or NULL */
+    char                  *after_a;     /* owned: keyset (host, subject) */
+    char                  *after_b;     /* owned: keyset (username) */
+    int64_t                after_id;    /* keyset (evidence id) */
+    int64_t                t;           /* since / now / before */
+    size_t                 skipped;     /* rows with names we do not know */
+};
+
+TAILQ_HEAD(rep_op_list, rep_op);
+
+/* Per pool (a pgq extension), made at the first call. */
+struct rep_db {
+    struct pgq          *q;         /* borrowed: owns us, frees us */
+    struct event        *ev_flush;  /* owned */
+    struct rep_item     *ring;      /* owned: the FIFO, n of cap (a power
+                                       of two) from head */
+    size_t               head;
+    size_t               n;
+    size_t               cap;
+    size_t               writing;   /* items at the head in flight, or 0 */
+    size_t               limit;     /* items in the next batch, at most */
+    bool                 is_writing;
+    bool                 is_urgent;     /* flush_soon: no interval */
+    bool                 is_backoff;    /* the last batch failed */
+    bool                 is_closed;     /* pgq refused: pgq_close ran */
+    bool                 has_sent;
+    uint64_t             sent_ms;   /* xs_now_ms() of the last batch sent */
+    uint64_t             streak;    /* failures in a row */
+    struct xs_rep_db_stats st;
+    struct rep_op_list   ops;       /* owned: requests in pgq */
+    unsigned char        key[crypto_shorthash_KEYBYTES];
+};
+
+/* The identity of struct rep_db among a pool's extensions. */
+static const char rep_ext_key = 'r';
+
+/* ---- checks ---- */
+
+/* Well-formed UTF-8 (no overlong forms, surrogates or code points above
+ * U+10FFFF): PostgreSQL refuses anything else in a UTF8 database, and one
+ * refused item must not hold up a batch. */
+static bool
+rep_utf8_ok(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (len - i <= n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)
+            || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+/* A text of 1..max bytes (0..max when may_be_empty), valid UTF-8. */
+static bool
+rep_text_ok(const char *s, size_t max, bool may_be_empty)
+{
+    size_t len;
+
+    if (s == NULL)
+        return false;
+    len = strnlen(s, max + 1);
+    return len <= max && (may_be_empty || len > 0)
+        && rep_utf8_ok((const unsigned char *)s, len);
+}
+
+static bool
+rep_part_ok(const char *s)
+{
+    return rep_text_ok(s, REP_PART_MAX, false);
+}
+
+/* ---- PostgreSQL array literals, text format ---- */
+
+struct rep_str {
+    char  *p;           /* owned */
+    size_t len;
+    size_t cap;
+};
+
+static void
+rep_str_add(struct rep_str *s, const char *p, size_t n)
+{
+    if (s->cap - s->len < n + 1) {
+        size_t cap = s->cap != 0 ? s->cap : 256;
+
+        while (cap - s->len < n + 1)
+            cap *= 2;
+        s->p = xs_realloc(s->p, cap);
+        s->cap = cap;
+    }
+    memcpy(s->p + s->len, p, n);
+    s->len += n;
+    s->p[s->len] = '\0';
+}
+
+static void
+rep_arr_sep(struct rep_str *s)
+{
+    rep_str_add(s, s->len == 0 ? "{" : ",", 1);
+}
+
+/* One element: "..." with '"' and '\' escaped (everything else, braces,
+ * commas, spaces, is literal inside quotes), or an unquoted NULL. */
+static void
+rep_arr_text(struct rep_str *s, const char *v)
+{
+    const char *p = v, *run;
+
+    rep_arr_sep(s);
+    if (v == NULL) {
+        rep_str_add(s, "NULL", 4);
+        return;
+    }
+    rep_str_add(s, "\"", 1);
+    for (;;) {
+        run = p;
+        p += strcspn(p, "\"\\");
+        rep_str_add(s, run, (size_t)(p - run));
+        if (*p == '\0')
+            break;
+        rep_str_add(s, "\\", 1);
+        rep_str_add(s, p, 1);
+        p++;
+    }
+    rep_str_add(s, "\"", 1);
+}
+
+/* %.17g reads back as the same double. */
+static void
+rep_arr_double(struct rep_str *s, double v)
+{
+    char buf[40];
+    int n = snprintf(buf, sizeof(buf), "%.17g", v);
+
+    xs_assert(n > 0 && (size_t)n < sizeof(buf));
+    rep_arr_sep(s);
+    rep_str_add(s, buf, (size_t)n);
+}
+
+static void
+rep_arr_int(struct rep_str *s, int64_t v)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
+
+    xs_assert(n > 0 && (size_t)n < sizeof(buf));
+    rep_arr_sep(s);
+    rep_str_add(s, buf, (size_t)n);
+}
+
+/* The literal, "{}" when nothing was added. */
+static const char *
+rep_arr_end(struct rep_str *s)
+{
+    if (s->len == 0)
+        rep_str_add(s, "{", 1);
+    rep_str_add(s, "}", 1);
+    return s->p;
+}
+
+/* ---- the FIFO ---- */
+
+static struct rep_item *
+rep_at(const struct rep_db *db, size_t i)
+{
+    return &db->ring[(db->head + i) & (db->cap - 1)];
+}
+
+static struct rep_item *
+rep_push(struct rep_db *db)
+{
+    struct rep_item *it;
+
+    if (db->n == db->cap) {
+        size_t cap = db->cap != 0 ? db->cap * 2 : 256;
+        struct rep_item *ring = xs_calloc(cap, sizeof(ring[0]));
+
+        /* Unwrapped in order: the batch in flight stays at the head. */
+        for (size_t i = 0; i < db->n; i++)
+            ring[i] = *rep_at(db, i);
+        xs_free(db->ring);
+        db->ring = ring;
+        db->cap = cap;
+        db->head = 0;
+    }
+    it = rep_at(db, db->n++);
+    memset(it, 0, sizeof(*it));
+    return it;
+}
+
+/* Drop k items from the head; returns how many were appends. */
+static size_t
+rep_pop(struct rep_db *db, size_t k)
+{
+    size_t appends = 0;
+
+    xs_assert(k <= db->n);
+    for (size_t i = 0; i < k; i++) {
+        struct rep_item *it = rep_at(db, i);
+
+        appends += it->is_retract ? 0 : 1;
+        xs_free(it->mem);
+        it->mem = NULL;
+    }
+    db->head = (db->head + k) & (db->cap - 1);
+    db->n -= k;
+    if (db->n == 0 && db->cap > REP_SHRINK_CAP) {
+        /* A burst (a long outage) is over: give its memory back. */
+        xs_free(db->ring);
+        db->ring = NULL;
+        db->cap = 0;
+        db->head = 0;
+    }
+    return appends;
+}
+
+/* Copies subject, source and note (may be NULL) into one block. */
+static void
+rep_item_fill(struct rep_item *it, const char *subject, const char *source,
+    const char *note)
+{
+    size_t ls = strlen(subject) + 1, lr = strlen(source) + 1;
+    size_t ln = note != NULL ? strlen(note) + 1 : 0;
+    char *m = xs_malloc(ls + lr + ln);
+
+    memcpy(m, subject, ls);
+    memcpy(m + ls, source, lr);
+    if (note != NULL)
+        memcpy(m + ls + lr, note, ln);
+    it->mem = m;
+    it->subject = m;
+    it->source = m + ls;
+    it->note = note != NULL ? m + ls + lr : NULL;
+}
+
+/* ---- retractions inside a batch ---- */
+
+/* The retractions of a batch, by (subject, kind, source). */
+struct rep_set {
+    const struct rep_item **slots;  /* owned array; items borrowed */
+    size_t                  nslots; /* a power of two */
+};
+
+static uint64_t
+rep_triple_hash(const struct rep_db *db, const struct rep_item *it)
+{
+    unsigned char a[crypto_shorthash_BYTES], b[crypto_shorthash_BYTES];
+    uint64_t ha, hb;
+
+    /* Keyed: subjects come from users, the table must not degrade. */
+    crypto_shorthash(a, (const unsigned char *)it->subject,
+        strlen(it->subject), db->key);
+    crypto_shorthash(b, (const unsigned char *)it->source,
+        strlen(it->source), db->key);
+    memcpy(&ha, a, sizeof(ha));
+    memcpy(&hb, b, sizeof(hb));
+    return ha ^ (hb * 0x9e3779b97f4a7c15u) ^ (uint64_t)it->kind;
+}
+
+static bool
+rep_triple_eq(const struct rep_item *x, const struct rep_item *y)
+{
+    return x->kind == y->kind && strcmp(x->subject, y->subject) == 0
+        && strcmp(x->source, y->source) == 0;
+}
+
+/* Adds it (a retraction) unless an equal one is there; with add false,
+ * only says whether one is there. */
+static bool
+rep_set_has(struct rep_set *s, const struct rep_db *db,
+    const struct rep_item *it, bool add)
+{
+    size_t j = (size_t)rep_triple_hash(db, it) & (s->nslots - 1);
+
+    for (; s->slots[j] != NULL; j = (j + 1) & (s->nslots - 1)) {
+        if (rep_triple_eq(s->slots[j], it))
+            return true;
+    }
+    if (add)
+        s->slots[j] = it;
+    return false;
+}
+
+/* ---- the batch ---- */
+
+static void rep_flush(struct rep_db *db);
+
+/* Wake up when the current interval ends (at once if it has). */
+static void
+rep_arm(struct rep_db *db)
+{
+    uint64_t now = xs_now_ms();
+    uint64_t due = db->sent_ms + XS_REP_DB_FLUSH_MS;
+    uint64_t ms = (db->has_sent && due > now) ? due - now : 0;
+    struct timeval tv = {
+        .tv_sec = (time_t)(ms / 1000),
+        .tv_usec = (suseconds_t)((ms % 1000) * 1000),
+    };
+
+    if (!evtimer_pending(db->ev_flush, NULL))
+        evtimer_add(db->ev_flush, &tv);
+}
+
+/*
+ * After the queue changed or a batch came back: send now when a full
+ * batch waits, when flush_soon asked, or when no batch went out during
+ * the last interval (a lone item after a quiet spell is written at once);
+ * otherwise at the interval's end.  After a failure, always wait the
+ * interval: a batch that fails at once must not spin.
+ */
+static void
+rep_schedule(struct rep_db *db)
+{
+    bool is_due;
+
+    if (db->n == 0 || db->is_writing || db->is_closed)
+        return;
+    is_due = !db->has_sent
+        || xs_now_ms() - db->sent_ms >= XS_REP_DB_FLUSH_MS;
+    if (is_due || (!db->is_backoff && (db->is_urgent
+        || db->n >= db->limit)))
+        rep_flush(db);
+    else
+        rep_arm(db);
+}
+
+static void rep_on_written(xs_rc rc, const PGresult *res, void *udata);
+
+/* Send up to db->limit items from the head as one statement. */
+static void
+rep_flush(struct rep_db *db)
+{
+    struct rep_str cols[10];
+    const char *params[10];
+    struct rep_set set = { NULL, 0 };
+    bool *skip;
+    size_t k = db->n < db->limit ? db->n : db->limit, nretract = 0;
+    xs_rc rc;
+
+    if (db->is_writing || k == 0 || db->is_closed)
+        return;
+    memset(cols, 0, sizeof(cols));
+    skip = xs_calloc(k, sizeof(skip[0]));
+    for (size_t i = 0; i < k; i++)
+        nretract += rep_at(db, i)->is_retract ? 1 : 0;
+    if (nretract > 0) {
+        /* Backwards: an append is taken back by a LATER retraction. */
+        set.nslots = 16;
+        while (set.nslots < nretract * 2)
+            set.nslots *= 2;
+        set.slots = xs_calloc(set.nslots, sizeof(set.slots[0]));
+        for (size_t i = k; i-- > 0;) {
+            const struct rep_item *it = rep_at(db, i);
+
+            if (it->is_retract) {
+                if (!rep_set_has(&set, db, it, true)) {
+                    rep_arr_text(&cols[7], it->subject);
+                    rep_arr_text(&cols[8], xs_evk_name(it->kind));
+                    rep_arr_text(&cols[9], it->source);
+                }
+                skip[i] = true;
+            } else if (it->src == XS_EVSRC_USER) {
+                skip[i] = rep_set_has(&set, db, it, false);
+            }
+        }
+        xs_free(set.slots);
+    }
+    for (size_t i = 0; i < k; i++) {
+        const struct rep_item *it = rep_at(db, i);
+
+        if (skip[i])
+            continue;
+        rep_arr_text(&cols[0], it->subject);
+        rep_arr_text(&cols[1], xs_evk_name(it->kind));
+        rep_arr_double(&cols[2], it->weight);
+        rep_arr_text(&cols[3], xs_evsrc_name(it->src));
+        rep_arr_text(&cols[4], it->source);
+        rep_arr_text(&cols[5], it->note);
+        rep_arr_int(&cols[6], it->at);
+    }
+    xs_free(skip);
+    for (size_t c = 0; c < 10; c++)
+        params[c] = rep_arr_end(&cols[c]);
+    rc = pgq_query_bg(db->q, nretract > 0 ? SQL_REP_WRITE : SQL_REP_APPEND,
+        nretract > 0 ? 10 : 7, params, rep_on_written, db);
+    for (size_t c = 0; c < 10; c++)
+        xs_free(cols[c].p);             /* pgq copied the params */
+    db->sent_ms = xs_now_ms();
+    db->has_sent = true;
+    if (rc == XS_EIO) {
+        /* pgq_close ran: nothing will be written any more. */
+        db->is_closed = true;
+        xs_log(XS_LOG_INFO, "reputation db: pool closed, %zu evidence "
+            "writes not done", db->n);
+        return;
+    }
+    if (rc != XS_OK) {
+        /* The background lane is full: keep them, try again later. */
+        xs_log(XS_LOG_NOTICE, "reputation db: batch of %zu deferred: %s", k,
+            xs_rc_str(rc));
+        db->is_backoff = true;
+        rep_arm(db);
+        return;
+    }
+    db->is_writing = true;
+    db->writing = k;
+    evtimer_del(db->ev_flush);
+}
+
+/* A statement that fails for the data it carries fails every time. */
+static bool
+rep_is_data_error(const PGresult *res)
+{
+    const char *st = pgq_sqlstate(res);
+
+    return strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0
+        || strncmp(st, "54", 2) == 0;
+}
+
+static void
+rep_on_written(xs_rc rc, const PGresult *res, void *udata)
+{
+    struct rep_db *db = udata;
+    size_t k = db->writing;
+
+    db->is_writing = false;
+    db->writing = 0;
+    if (rc == XS_OK) {
+        db->st.appended += rep_pop(db, k);
+        db->st.batches++;
+        /* Back up after a bisection (see below), not all at once. */
+        db->limit = db->limit > XS_REP_DB_BATCH_MAX / 2
+            ? XS_REP_DB_BATCH_MAX : db->limit * 2;
+        if (db->streak > 0)
+            xs_log(XS_LOG_NOTICE, "reputation db: evidence written again "
+                "after %" PRIu64 " failed batches", db->streak);
+        db->streak = 0;
+        db->is_backoff = false;
+        if (db->n == 0)
+            db->is_urgent = false;
+    } else if (res != NULL && rep_is_data_error(res)) {
+        if (k == 1) {
+            const struct rep_item *it = rep_at(db, 0);
+
+            xs_log(XS_LOG_ERR, "reputation db: evidence %s about %s "
+                "refused (%s), discarded: %s", xs_evk_name(it->kind),
+                it->subject, pgq_sqlstate(res), PQresultErrorMessage(res));
+            rep_pop(db, 1);
+            db->st.discarded++;
+            db->limit = XS_REP_DB_BATCH_MAX;
+        } else {
+            /* Halve until the bad item is alone; the good ones before it
+             * commit on the way. */
+            db->limit = k / 2;
+            db->st.retries++;
+        }
+    } else {
+        db->st.retries++;
+        db->is_backoff = true;
+        if (db->streak++ == 0)
+            xs_log(XS_LOG_WARN, "reputation db: evidence batch of %zu not "
+                "written (%s), %zu waiting: retrying", k,
+                res != NULL ? pgq_sqlstate(res) : "no connection", db->n);
+    }
+    rep_schedule(db);
+}
+
+static void
+rep_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct rep_db *db = arg;
+
+    (void)fd, (void)what;
+    db->is_backoff = false;     /* the interval has passed */
+    rep_flush(db);
+}
+
+static void
+rep_op_free(struct rep_op *op)
+{
+    xs_free(op->hosts);
+    xs_free(op->after_a);
+    xs_free(op->after_b);
+    xs_free(op);
+}
+
+/* pgq_free: what was not written is lost, requests die without
+ * callbacks (pgq_free's contract): free them here. */
+static void
+rep_db_free(void *data)
+{
+    struct rep_db *db = data;
+    struct rep_op *op;
+
+    if (db->n > 0)
+        xs_log(XS_LOG_INFO, "reputation db: %zu evidence writes dropped at "
+            "shutdown", db->n);
+    if (db->ev_flush != NULL)
+        event_free(db->ev_flush);
+    rep_pop(db, db->n);
+    xs_free(db->ring);
+    while ((op = TAILQ_FIRST(&db->ops)) != NULL) {
+        TAILQ_REMOVE(&db->ops, op, link);
+        rep_op_free(op);
+    }
+    sodium_memzero(db->key, sizeof(db->key));
+    xs_free(db);
+}
+
+static xs_rc
+rep_db_get(struct pgq *q, struct rep_db **out)
+{
+    struct rep_db *db = pgq_ext_get(q, &rep_ext_key);
+    xs_rc rc;
+
+    *out = NULL;
+    if (db == NULL) {
+        db = xs_calloc(1, sizeof(*db));
+        db->q = q;
+        db->limit = XS_REP_DB_BATCH_MAX;
+        TAILQ_INIT(&db->ops);
+        randombytes_buf(db->key, sizeof(db->key));
+        db->ev_flush = evtimer_new(pgq_base(q), rep_on_timer, db);
+        if (db->ev_flush == NULL) {
+            rep_db_free(db);
+            return XS_ENOMEM;
+        }
+        if ((rc = pgq_ext_set(q, &rep_ext_key, db, rep_db_free)) != XS_OK) {
+            rep_db_free(db);
+            return rc;
+        }
+    }
+    *out = db;
+    return XS_OK;
+}
+
+/* Room for one more write, or XS_ELIMIT (counted). */
+static xs_rc
+rep_queue_room(struct rep_db *db)
+{
+    if (db->is_closed)
+        return XS_EIO;
+    if (db->n >= XS_REP_DB_QUEUE_MAX) {
+        if (db->st.dropped++ == 0 || db->st.dropped % 10000 == 0)
+            xs_log(XS_LOG_WARN, "reputation db: evidence queue full (%zu): "
+                "%" PRIu64 " items dropped so far", db->n, db->st.dropped);
+        return XS_ELIMIT;
+    }
+    return XS_OK;
+}
+
+xs_rc
+xs_rep_db_append(struct pgq *q, const struct xs_evidence *ev)
+{
+    struct rep_db *db;
+    struct rep_item *it;
+    xs_rc rc;
+
+    if (q == NULL || ev == NULL || xs_evk_name(ev->kind) == NULL
+        || xs_evsrc_name(ev->src) == NULL || !isfinite(ev->weight)
+        || !rep_text_ok(ev->subject, XS_REP_DB_TEXT_MAX, false)
+        || !rep_text_ok(ev->source, XS_REP_DB_TEXT_MAX, false)
+        || (ev->note != NULL
+            && !rep_text_ok(ev->note, XS_REP_DB_NOTE_MAX, true)))
+        return XS_EINVAL;
+    if ((rc = rep_db_get(q, &db)) != XS_OK
+        || (rc = rep_queue_room(db)) != XS_OK)
+        return rc;
+    it = rep_push(db);
+    rep_item_fill(it, ev->subject, ev->source, ev->note);
+    it->weight = ev->weight;
+    it->at = ev->at;
+    it->kind = ev->kind;
+    it->src = ev->src;
+    rep_schedule(db);
+    return XS_OK;
+}
+
+xs_rc
+xs_rep_db_retract(struct pgq *q, const char *subject, enum xs_evk kind,
+    const char *source)
+{
+    struct rep_db *db;
+    struct rep_item *it;
+    xs_rc rc;
+
+    if (q == NULL || xs_evk_name(kind) == NULL
+        || !rep_text_ok(subject, XS_REP_DB_TEXT_MAX, false)
+        || !rep_text_ok(source, XS_REP_DB_TEXT_MAX, false))
+        return XS_EINVAL;
+    if ((rc = rep_db_get(q, &db)) != XS_OK
+        || (rc = rep_queue_room(db)) != XS_OK)
+        return rc;
+    it = rep_push(db);
+    rep_item_fill(it, subject, source, NULL);
+    it->kind = kind;
+    it->src = XS_EVSRC_USER;
+    it->is_retract = true;
+    rep_schedule(db);
+    return XS_OK;
+}
+
+void
+xs_rep_db_flush_soon(struct pgq *q)
+{
+    struct rep_db *db;
+
+    if (q == NULL || (db = pgq_ext_get(q, &rep_ext_key)) == NULL
+        || db->n == 0)
+        return;
+    db->is_urgent = true;
+    rep_schedule(db);
+}
+
+void
+xs_rep_db_stats(const struct pgq *q, struct xs_rep_db_stats *out)
+{
+    const struct rep_db *db = q != NULL ? pgq_ext_get(q, &rep_ext_key)
+        : NULL;
+
+    memset(out, 0, sizeof(*out));
+    if (db == NULL)
+        return;
+    *out = db->st;
+    out->queued = db->n;
+}
+
+/* ---- requests and their results ---- */
+
+static bool
+rep_int(const PGresult *res, int row, int col, int64_t *out)
+{
+    return !PQgetisnull(res, row, col)
+        && pgq_text_int64(PQgetvalue(res, row, col), out);
+}
+
+static bool
+rep_double(const PGresult *res, int row, int col, double *out)
+{
+    const char *s = PQgetvalue(res, row, col);
+    char *end;
+
+    if (PQgetisnull(res, row, col))
+        return false;
+    errno = 0;
+    *out = strtod(s, &end);
+    return errno == 0 && end != s && *end == '\0' && isfinite(*out);
+}
+
+/* The page size as a parameter: "10000". */
+#define REP_STR(x) #x
+#define REP_XSTR(x) REP_STR(x)
+#define REP_PAGE_PARAM REP_XSTR(XS_REP_DB_PAGE)
+
+static void rep_on_result(xs_rc rc, const PGresult *res, void *udata);
+
+/* Send the op's (next) request: on the list while it is out. */
+static xs_rc
+rep_send(struct rep_op *op, const char *sql, int nparams,
+    const char *const *params)
+{
+    xs_rc rc = pgq_query(op->db->q, sql, nparams, params, rep_on_result,
+        op);
+
+    if (rc == XS_OK)
+        TAILQ_INSERT_TAIL(&op->db->ops, op, link);
+    return rc;
+}
+
+static struct rep_op *
+rep_op_new(struct rep_db *db, enum rep_op_kind kind,
+    xs_rep_db_done_cb *done, void *udata)
+{
+    struct rep_op *op = xs_calloc(1, sizeof(*op));
+
+    op->db = db;
+    op->kind = kind;
+    op->done = done;
+    op->udata = udata;
+    return op;
+}
+
+static void
+rep_set_after(char **slot, const char *v)
+{
+    xs_free(*slot);
+    *slot = xs_strdup(v);
+}
+
+static xs_rc
+rep_next_page(struct rep_op *op)
+{
+    char t[24], id[24];
+    const char *p[4];
+
+    snprintf(t, sizeof(t), "%" PRId64, op->t);          /* cannot truncate */
+    snprintf(id, sizeof(id), "%" PRId64, op->after_id);
+    switch (op->kind) {
+    case REP_OP_ACCOUNTS:
+        p[0] = op->hosts;
+        p[1] = op->after_a;
+        p[2] = op->after_b;
+        p[3] = REP_PAGE_PARAM;
+        return rep_send(op, SQL_REP_LOAD_ACCOUNTS, 4, p);
+    case REP_OP_EVIDENCE:
+        p[0] = t;
+        p[1] = id;
+        p[2] = REP_PAGE_PARAM;
+        return rep_send(op, SQL_REP_LOAD_EVIDENCE, 3, p);
+    case REP_OP_PINS_EXPIRE:
+        p[0] = t;
+        return rep_send(op, SQL_REP_PINS_EXPIRE, 1, p);
+    case REP_OP_PINS:
+        p[0] = t;
+        p[1] = op->after_a;
+        p[2] = REP_PAGE_PARAM;
+        return rep_send(op, SQL_REP_LOAD_PINS, 3, p);
+    case REP_OP_PRUNE:
+        p[0] = t;
+        p[1] = REP_PAGE_PARAM;
+        return rep_send(op, SQL_REP_PRUNE, 2, p);
+    default:
+        xs_assert(false);       /* not a paged request */
+        return XS_EINVAL;
+    }
+}
+
+/* One account row to the callback; false when the row is malformed. */
+static bool
+rep_account_row(const struct rep_op *op, const PGresult *res, int i)
+{
+    struct xs_rep_db_account a;
+    const char *host = PQgetvalue(res, i, 0);
+    const char *user = PQgetvalue(res, i, 1);
+    char bare[2 * REP_PART_MAX + 2];
+    int64_t v;
+    int n;
+
+    memset(&a, 0, sizeof(a));
+    n = snprintf(bare, sizeof(bare), "%s@%s", user, host);
+    if (n < 0 || (size_t)n >= sizeof(bare) || !rep_int(res, i, 2, &v))
+        return false;
+    a.bare = bare;
+    a.created_at = v;
+    for (int c = 0; c < XS_ACT__COUNT; c++) {
+        if (!rep_int(res, i, 3 + c, &v) || v < 0)
+            return false;
+        a.counts[c] = (uint64_t)v;
+    }
+    if (!rep_int(res, i, 3 + XS_ACT__COUNT, &v) || v < 0 || v > UINT32_MAX)
+        return false;
+    a.days_active = (uint32_t)v;
+    if (!rep_int(res, i, 4 + XS_ACT__COUNT, &v) || v < 0 || v > UINT32_MAX)
+        return false;
+    a.mutual = (uint32_t)v;
+    op->account_fn(&a, op->udata);
+    return true;
+}
+
+/* One evidence row; false when malformed.  A kind or source this binary
+ * does not know (a newer one wrote it) is skipped and counted. */
+static bool
+rep_evidence_row(struct rep_op *op, const PGresult *res, int i)
+{
+    struct xs_evidence ev;
+
+    memset(&ev, 0, sizeof(ev));
+    if (!rep_int(res, i, 0, &ev.id) || !rep_double(res, i, 3, &ev.weight)
+        || !rep_int(res, i, 6, &ev.at))
+        return false;
+    op->after_id = ev.id;
+    if (xs_evk_from_name(PQgetvalue(res, i, 2), &ev.kind) != XS_OK
+        || xs_evsrc_from_name(PQgetvalue(res, i, 4), &ev.src) != XS_OK) {
+        op->skipped++;
+        return true;
+    }
+    ev.subject = PQgetvalue(res, i, 1);
+    ev.source = PQgetvalue(res, i, 5);
+    ev.note = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7);
+    op->evidence_fn(&ev, op->udata);
+    return true;
+}
+
+static bool
+rep_pin_row(const struct rep_op *op, const PGresult *res, int i)
+{
+    int64_t score, expires = 0, set_at;
+
+    if (!rep_int(res, i, 1, &score) || score < -100 || score > 100
+        || (!PQgetisnull(res, i, 3) && !rep_int(res, i, 3, &expires))
+        || !rep_int(res, i, 5, &set_at))
+        return false;
+    op->pin_fn(PQgetvalue(res, i, 0), (int)score, PQgetvalue(res, i, 2),
+        expires, PQgetvalue(res, i, 4), set_at, op->udata);
+    return true;
+}
+
+/* What a page of a load says. */
+enum rep_page {
+    REP_PAGE_MORE,          /* the next request is out */
+    REP_PAGE_LAST,          /* finished: done(XS_OK) */
+    REP_PAGE_NONE,          /* no such account: done(XS_ENOTFOUND) */
+    REP_PAGE_FAIL,          /* a malformed row, or the next request was
+                               refused (XS_ELIMIT, pool closed) */
+};
+
+static enum rep_page
+rep_page_next(struct rep_op *op)
+{
+    return rep_next_page(op) == XS_OK ? REP_PAGE_MORE : REP_PAGE_FAIL;
+}
+
+/* A page came back: rows to the callback, then the next page. */
+static enum rep_page
+rep_on_page(struct rep_op *op, const PGresult *res)
+{
+    int nfields = op->kind == REP_OP_EVIDENCE ? REP_EVIDENCE_NFIELDS
+        : op->kind == REP_OP_PINS ? REP_PIN_NFIELDS : REP_ACCOUNT_NFIELDS;
+    int ntuples = PQntuples(res);
+
+    if (op->kind == REP_OP_PINS_EXPIRE) {
+        op->kind = REP_OP_PINS;
+        return rep_page_next(op);
+    }
+    if (op->kind == REP_OP_PRUNE) {
+        /* "DELETE n": a full chunk may leave more behind. */
+        int64_t n = 0;
+
+        if (!pgq_text_int64(PQcmdTuples((PGresult *)res), &n))
+            return REP_PAGE_FAIL;
+        return n < XS_REP_DB_PAGE ? REP_PAGE_LAST : rep_page_next(op);
+    }
+    if (PQnfields(res) != nfields)
+        return REP_PAGE_FAIL;
+    for (int i = 0; i < ntuples; i++) {
+        bool ok;
+
+        switch (op->kind) {
+        case REP_OP_ACCOUNTS:
+        case REP_OP_ACCOUNT:
+            ok = rep_account_row(op, res, i);
+            break;
+        case REP_OP_EVIDENCE:
+            ok = rep_evidence_row(op, res, i);
+            break;
+        default:
+            ok = rep_pin_row(op, res, i);
+            break;
+        }
+        if (!ok) {
+            xs_log(XS_LOG_ERR, "reputation db: malformed row in a load");
+            return REP_PAGE_FAIL;
+        }
+    }
+    if (op->kind == REP_OP_ACCOUNT)
+        return ntuples == 0 ? REP_PAGE_NONE : REP_PAGE_LAST;
+    if (ntuples < XS_REP_DB_PAGE)
+        return REP_PAGE_LAST;
+    if (op->kind == REP_OP_ACCOUNTS) {
+        rep_set_after(&op->after_a, PQgetvalue(res, ntuples - 1, 0));
+        rep_set_after(&op->after_b, PQgetvalue(res, ntuples - 1, 1));
+    } else if (op->kind == REP_OP_PINS) {
+        rep_set_after(&op->after_a, PQgetvalue(res, ntuples - 1, 0));
+    }
+    return rep_page_next(op);
+}
+
+/* Every request of this file comes back here. */
+static void
+rep_on_result(xs_rc rc, const PGresult *res, void *udata)
+{
+    static const xs_rc page_rc[] = {
+        [REP_PAGE_LAST] = XS_OK,
+        [REP_PAGE_NONE] = XS_ENOTFOUND,
+        [REP_PAGE_FAIL] = XS_EIO,
+    };
+    struct rep_op *op = udata;
+    enum rep_page pg;
+
+    TAILQ_REMOVE(&op->db->ops, op, link);
+    if (rc == XS_EEXIST)
+        rc = XS_EIO;            /* no statement here can clash */
+    if (rc == XS_OK) {
+        switch (op->kind) {
+        case REP_OP_PIN_SET:
+            break;
+        case REP_OP_PIN_CLEAR:
+            if (PQntuples(res) == 0)
+                rc = XS_ENOTFOUND;
+            break;
+        default:
+            if ((pg = rep_on_page(op, res)) == REP_PAGE_MORE)
+                return;         /* op is out again */
+            rc = page_rc[pg];
+            break;
+        }
+    } else if (res != NULL) {
+        xs_log(XS_LOG_WARN, "reputation db: request failed: %s",
+            PQresultErrorMessage(res));
+    }
+    if (op->skipped > 0)
+        xs_log(XS_LOG_WARN, "reputation db: %zu evidence items of unknown "
+            "kinds or sources skipped (written by a newer xmppd?)",
+            op->skipped);
+    op->done(rc, op->udata);
+    rep_op_free(op);
+}
+
+/* Start op with its first request; frees it on failure. */
+static xs_rc
+rep_start(struct rep_op *op, const char *sql, int nparams,
+    const char *const *params)
+{
+    xs_rc rc = sql != NULL ? rep_send(op, sql, nparams, params)
+        : rep_next_page(op);
+
+    if (rc != XS_OK)
+        rep_op_free(op);
+    return rc;
+}
+
+/* ---- pins ---- */
+
+xs_rc
+xs_rep_db_pin_set(struct pgq *q, const char *subject, int score,
+    const char *reason, int64_t expires, const char *set_by, int64_t set_at,
+    xs_rep_db_done_cb *cb, void *udata)
+{
+    struct rep_db *db;
+    char sc[16], ex[24], at[24];
+    const char *p[6];
+    xs_rc rc;
+
+    if (q == NULL || cb == NULL || score < -100 || score > 100
+        || expires < 0 || !rep_text_ok(subject, XS_REP_DB_TEXT_MAX, false)
+        || !rep_text_ok(reason, XS_REP_DB_NOTE_MAX, true)
+        || !rep_text_ok(set_by, XS_REP_DB_TEXT_MAX, false))
+        return XS_EINVAL;
+    if ((rc = rep_db_get(q, &db)) != XS_OK)
+        return rc;
+    snprintf(sc, sizeof(sc), "%d", score);      /* cannot truncate */
+    snprintf(ex, sizeof(ex), "%" PRId64, expires);
+    snprintf(at, sizeof(at), "%" PRId64, set_at);
+    p[0] = subject;
+    p[1] = sc;
+    p[2] = reason;
+    p[3] = expires > 0 ? ex : NULL;
+    p[4] = set_by;
+    p[5] = at;
+    return rep_start(rep_op_new(db, REP_OP_PIN_SET, cb, udata),
+        SQL_REP_PIN_SET, 6, p);
+}
+
+xs_rc
+xs_rep_db_pin_clear(struct pgq *q, const char *subject,
+    xs_rep_db_done_cb *cb, void *udata)
+{
+    struct rep_db *db;
+    const char *p[1] = { subject };
+    xs_rc rc;
+
+    if (q == NULL || cb == NULL
+        || !rep_text_ok(subject, XS_REP_DB_TEXT_MAX, false))
+        return XS_EINVAL;
+    if ((rc = rep_db_get(q, &db)) != XS_OK)
+        return rc;
+    return rep_start(rep_op_new(db, REP_OP_PIN_CLEAR, cb, udata),
+        SQL_REP_PIN_CLEAR, 1, p);
+}
+
+/* ---- loads ---- */
+
+xs_rc
+xs_rep_db_load_accounts(struct pgq *q, const char *const *hosts,
+    size_t nhosts, xs_rep_db_account_fn *row, xs_rep_db_done_cb *done,
+    void *udata)
+{
+    struct rep_str lit = { NULL, 0, 0 };
+    struct rep_db *db;
+    struct rep_op *op;
+    xs_rc rc;
+
+    if (q == NULL || hosts == NULL || nhosts == 0 || row == NULL
+        || done == NULL)
+        return XS_EINVAL;
+    for (size_t i = 0; i < nhosts; i++) {
+        if (!rep_part_ok(hosts[i]))
+            return XS_EINVAL;
+    }
+    if ((rc = rep_db_get(q, &db)) != XS_OK)
+        return rc;
+    for (size_t i = 0; i < nhosts; i++)
+        rep_arr_text(&lit, hosts[i]);
+    rep_arr_end(&lit);
+    op = rep_op_new(db, REP_OP_ACCOUNTS, done, udata);
+    op->account_fn = row;
+    op->hosts = lit.p;
+    op->after_a = xs_strdup("");
+    op->after_b = xs_strdup("");
+    return rep_start(op, NULL, 0, NULL);
+}
+
+xs_rc
+xs_rep_db_load_account(struct pgq *q, const char *user, const char *host,
+    xs_rep_db_account_fn *row, xs_rep_db_done_cb *done, void *udata)
+{
+    struct rep_db *db;
+    struct rep_op *op;
+    const char *p[2] = { host, user };
+    xs_rc rc;
+
+    if (q == NULL || row == NULL || done == NULL || !rep_part_ok(user)
+        || !rep_part_ok(host))
+        return XS_EINVAL;
+    if ((rc = rep_db_get(q, &db)) != XS_OK)
+        return rc;
+    op = rep_op_new(db, REP_OP_ACCOUNT, done, udata);
+    op->account_fn = row;
+    return rep_start(op, SQL_REP_LOAD_ACCOUNT, 2, p);
+}
+
+xs_rc
+xs_rep_db_load_evidence(struct pgq *q, int64_t since,
+    xs_rep_db_evidence_fn *row, xs_rep_db_done_cb *done, void *udata)
+{
+    struct rep_db *db;
+    struct rep_op *op;
+    xs_rc rc;
+
+    if (q == NULL || row == NULL || done == NULL)
+        return XS_EINVAL;
+    if ((rc = rep_db_get(q, &db)) != XS_OK)
+        return rc;
+    op = rep_op_new(db, REP_OP_EVIDENCE, done, udata);
+    op->evidence_fn = row;
+    op->t = since;
+    return rep_start(op, NULL, 0, NULL);
+}
+
+xs_rc
+xs_rep_db_load_pins(struct pgq *q, int64_t now, xs_rep_db_pin_fn *row,
+    xs_rep_db_done_cb *done, void *udata)
+{
+    struct rep_db *db;
+    struct rep_op *op;
+    xs_rc rc;
+
+    if (q == NULL || row == NULL || done == NULL)
+        return XS_EINVAL;
+    if ((rc = rep_db_get(q, &db)) != XS_OK)
+        return rc;
+    /* The expired ones go first; the pages then skip them anyway. */
+    op = rep_op_new(db, REP_OP_PINS_EXPIRE, done, udata);
+    op->pin_fn = row;
+    op->t = now;
+    op->after_a = xs_strdup("");
+    return rep_start(op, NULL, 0, NULL);
+}
+
+xs_rc
+xs_rep_db_prune(struct pgq *q, int64_t before, xs_rep_db_done_cb *done,
+    void *udata)
+{
+    struct rep_db *db;
+    struct rep_op *op;
+    xs_rc rc;
+
+    if (q == NULL || done == NULL)
+        return XS_EINVAL;
+    if ((rc = rep_db_get(q, &db)) != XS_OK)
+        return rc;
+    op = rep_op_new(db, REP_OP_PRUNE, done, udata);
+    op->t = before;
+    return rep_start(op, NULL, 0, NULL);
+}
