@@ -11,7 +11,7 @@ OPT      ?= -O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2
 SAN      ?=
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -I. -I$(BUILD) \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread $(LDLIBS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm $(LDLIBS)
 
 # Everything but the programs' main files goes into the static library.
 MAINS     = xmppd/core/main.c xmppd/ctl/xmppctl.c

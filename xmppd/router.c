@@ -5,6 +5,7 @@
 #include "xmppd/c2s/sm.h"
 #include "xmppd/core/iq.h"
 #include "xmppd/core/server.h"
+#include "xmppd/core/stats.h"
 #include "xmppd/s2s/s2s.h"
 
 #include <string.h>
@@ -310,6 +311,11 @@ xs_router_route(struct xs_stanza *st)
     }
     ctx.from = from;
     ctx.to = to;
+    /* Every error the server generates comes this way: bounces
+     * (router_bounce), IQ replies (xs_router_reply), modules' answers.
+     * Clients' and peers' own errors enter by from_client/from_remote. */
+    if (xs_stanza_type_is(st, "error"))
+        xs_core_stats.stanza_errors++;
     xs_router_finish(&ctx, router_dispatch(&ctx));
 done:
     xs_jid_free(from);

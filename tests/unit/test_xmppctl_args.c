@@ -1,7 +1,8 @@
 /*
  * test_xmppctl_args.c: the operator command table (xmppd/admin/commands.c)
- * as xmppctl and the admin API use it: lookup, positional arguments to a
- * JSON body (passwords from stdin), body checks, result printing.
+ * as xmppctl and the admin API use it: lookup, positional arguments and
+ * --options to a JSON body (passwords from stdin), body checks, result
+ * printing (tables of rows, explanations).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +28,16 @@ cmd_lookup_finds_every_verb(void **state)
         assert_true(s->nargs <= XS_CMD_MAX_ARGS);
         assert_ptr_equal(xs_cmd_lookup(s->name), s);
         assert_int_equal(xs_cmd_id_of(s), i);
+        /* Required arguments first, then the optional ones. */
+        for (size_t a = xs_cmd_nrequired(s); a < s->nargs; a++)
+            assert_true(s->args[a].is_optional);
+        /* A table needs columns; rows only explain an object. */
+        if (s->result == XS_CMD_RES_ROWS || s->result == XS_CMD_RES_OBJECT)
+            assert_non_null(s->columns[0]);
+        if (s->rows_member != NULL) {
+            assert_int_equal(s->result, XS_CMD_RES_OBJECT);
+            assert_non_null(s->row_columns[0]);
+        }
     }
     assert_null(xs_cmd_lookup("nope"));
     assert_null(xs_cmd_lookup(""));
@@ -51,6 +62,183 @@ cmd_synopsis_upper_cases_args(void **state)
     s = xs_cmd_synopsis(xs_cmd_lookup("status"));
     assert_string_equal(s, "status");
     xs_free(s);
+    s = xs_cmd_synopsis(xs_cmd_lookup("reputation_set"));
+    assert_string_equal(s, "reputation_set JID SCORE [--reason REASON] "
+        "[--expires WHEN]");
+    xs_free(s);
+    s = xs_cmd_synopsis(xs_cmd_lookup("reputation_list"));
+    assert_string_equal(s, "reputation_list [--below SCORE] [--max COUNT]");
+    xs_free(s);
+}
+
+static void
+cmd_reputation_verbs_have_their_shapes(void **state)
+{
+    const struct xs_cmd_spec *s;
+
+    (void)state;
+    s = xs_cmd_lookup("reputation");
+    assert_int_equal(s->result, XS_CMD_RES_OBJECT);
+    assert_int_equal(xs_cmd_nrequired(s), 1);
+    s = xs_cmd_lookup("reputation_explain");
+    assert_int_equal(s->result, XS_CMD_RES_OBJECT);
+    assert_string_equal(s->rows_member, "items");
+    s = xs_cmd_lookup("reputation_set");
+    assert_int_equal(s->result, XS_CMD_RES_RESCODE);
+    assert_int_equal(s->nargs, 4);
+    assert_int_equal(xs_cmd_nrequired(s), 2);
+    s = xs_cmd_lookup("reputation_clear");
+    assert_int_equal(s->result, XS_CMD_RES_RESCODE);
+    s = xs_cmd_lookup("reputation_list");
+    assert_int_equal(s->result, XS_CMD_RES_ROWS);
+    assert_int_equal(xs_cmd_nrequired(s), 0);
+    s = xs_cmd_lookup("debug_clock_advance");
+    assert_int_equal(s->result, XS_CMD_RES_INTEGER);
+    assert_int_equal(xs_cmd_nrequired(s), 1);
+}
+
+/* xs_cmd_argv_split of verb over the NULL-ended words; vals gets the
+ * result, err the message. */
+static xs_rc
+split(const char *verb, char **words, const char **vals, char *err,
+    size_t errlen)
+{
+    int n = 0;
+
+    while (words[n] != NULL)
+        n++;
+    err[0] = '\0';
+    return xs_cmd_argv_split(xs_cmd_lookup(verb), n, words, vals, err,
+        errlen);
+}
+
+static void
+cmd_argv_split_options_anywhere(void **state)
+{
+    char *w1[] = { "--reason", "spam wave", "bob@example.org", "-50",
+                   "--expires=30d", NULL };
+    char *w2[] = { "bob@example.org", "7", NULL };
+    char *w3[] = { "--max", "5", NULL };
+    char *w4[] = { NULL };
+    const char *vals[XS_CMD_MAX_ARGS];
+    char err[160];
+
+    (void)state;
+    assert_int_equal(split("reputation_set", w1, vals, err, sizeof(err)),
+        XS_OK);
+    assert_string_equal(vals[0], "bob@example.org");
+    assert_string_equal(vals[1], "-50");        /* a value, not an option */
+    assert_string_equal(vals[2], "spam wave");
+    assert_string_equal(vals[3], "30d");
+
+    assert_int_equal(split("reputation_set", w2, vals, err, sizeof(err)),
+        XS_OK);
+    assert_string_equal(vals[1], "7");
+    assert_null(vals[2]);                       /* options not given */
+    assert_null(vals[3]);
+
+    assert_int_equal(split("reputation_list", w3, vals, err, sizeof(err)),
+        XS_OK);
+    assert_null(vals[0]);
+    assert_string_equal(vals[1], "5");
+    assert_int_equal(split("reputation_list", w4, vals, err, sizeof(err)),
+        XS_OK);
+    assert_null(vals[0]);
+    assert_null(vals[1]);
+}
+
+static void
+cmd_argv_split_values_that_look_like_options(void **state)
+{
+    /* An option's value is taken as it is; after "--" every word is
+     * positional. */
+    char *w1[] = { "j@x", "1", "--reason", "--expires", NULL };
+    char *w2[] = { "--", "--odd", "1", NULL };
+    char *w3[] = { "j@x", "1", "--reason=", NULL };
+    const char *vals[XS_CMD_MAX_ARGS];
+    char err[160];
+
+    (void)state;
+    assert_int_equal(split("reputation_set", w1, vals, err, sizeof(err)),
+        XS_OK);
+    assert_string_equal(vals[2], "--expires");
+    assert_null(vals[3]);
+    assert_int_equal(split("reputation_set", w2, vals, err, sizeof(err)),
+        XS_OK);
+    assert_string_equal(vals[0], "--odd");
+    assert_string_equal(vals[1], "1");
+    assert_int_equal(split("reputation_set", w3, vals, err, sizeof(err)),
+        XS_OK);
+    assert_string_equal(vals[2], "");           /* given, and empty */
+}
+
+static void
+cmd_argv_split_says_what_is_wrong(void **state)
+{
+    char *unknown[] = { "j@x", "1", "--reasn", "r", NULL };
+    char *unknown_eq[] = { "--below=3", "--colour=red", NULL };
+    char *required_as_opt[] = { "--jid", "j@x", "1", NULL };
+    char *no_value[] = { "j@x", "1", "--reason", NULL };
+    char *twice[] = { "--max", "1", "--max=2", NULL };
+    char *too_many[] = { "j@x", "1", "2", NULL };
+    char *too_few[] = { "j@x", "--reason", "r", NULL };
+    char *positional[] = { "5", NULL };
+    const char *vals[XS_CMD_MAX_ARGS];
+    char err[160];
+
+    (void)state;
+    assert_int_equal(split("reputation_set", unknown, vals, err,
+        sizeof(err)), XS_EINVAL);
+    assert_string_equal(err, "reputation_set has no option --reasn");
+    assert_int_equal(split("reputation_list", unknown_eq, vals, err,
+        sizeof(err)), XS_EINVAL);
+    assert_string_equal(err, "reputation_list has no option --colour");
+    assert_int_equal(split("reputation_set", required_as_opt, vals, err,
+        sizeof(err)), XS_EINVAL);
+    assert_string_equal(err, "reputation_set has no option --jid");
+    assert_int_equal(split("reputation_set", no_value, vals, err,
+        sizeof(err)), XS_EINVAL);
+    assert_string_equal(err, "--reason needs a value");
+    assert_int_equal(split("reputation_list", twice, vals, err,
+        sizeof(err)), XS_EINVAL);
+    assert_string_equal(err, "--max given twice");
+    assert_int_equal(split("reputation_set", too_many, vals, err,
+        sizeof(err)), XS_EINVAL);
+    assert_string_equal(err, "reputation_set takes 2 arguments, and one "
+        "more was given: 2");
+    assert_int_equal(split("reputation_set", too_few, vals, err,
+        sizeof(err)), XS_EINVAL);
+    assert_string_equal(err, "reputation_set takes 2 arguments, 1 given");
+    assert_int_equal(split("reputation_list", positional, vals, err,
+        sizeof(err)), XS_EINVAL);
+    assert_string_equal(err, "reputation_list takes 0 arguments, and one "
+        "more was given: 5");
+    /* Verbs without options refuse --anything. */
+    assert_int_equal(split("status", (char *[]){ "--x", NULL }, vals, err,
+        sizeof(err)), XS_EINVAL);
+    assert_string_equal(err, "status has no option --x");
+}
+
+static void
+cmd_body_from_argv_with_options(void **state)
+{
+    char *argv[] = { "bob@example.org", "--expires", "12h", "-20" };
+    char *bad[] = { "bob@example.org", "--nope", "1", "-20" };
+    json_t *body = (json_t *)1;
+
+    (void)state;
+    assert_int_equal(xs_cmd_body_from_argv(xs_cmd_lookup("reputation_set"),
+        4, argv, NULL, NULL, &body), XS_OK);
+    assert_int_equal(json_object_size(body), 3);    /* no "reason" */
+    assert_string_equal(xs_cmd_arg_str(body, "jid"), "bob@example.org");
+    assert_string_equal(xs_cmd_arg_str(body, "score"), "-20");
+    assert_string_equal(xs_cmd_arg_str(body, "expires"), "12h");
+    assert_null(xs_cmd_arg_str(body, "reason"));
+    json_decref(body);
+
+    assert_int_equal(xs_cmd_body_from_argv(xs_cmd_lookup("reputation_set"),
+        4, bad, NULL, NULL, &body), XS_EINVAL);
+    assert_null(body);
 }
 
 static void
@@ -222,6 +410,50 @@ cmd_args_check_names_the_bad_arg(void **state)
 }
 
 static void
+cmd_args_check_optional_may_be_absent(void **state)
+{
+    const struct xs_cmd_spec *set = xs_cmd_lookup("reputation_set");
+    char err[160];
+    json_t *b;
+
+    (void)state;
+    b = json_pack("{s:s, s:s}", "jid", "a@b", "score", "3");
+    assert_int_equal(xs_cmd_args_check(set, b, err, sizeof(err)), XS_OK);
+    assert_null(xs_cmd_arg_str(b, "reason"));
+    json_decref(b);
+
+    b = json_pack("{s:s, s:s, s:n, s:s}", "jid", "a@b", "score", "3",
+        "reason", "expires", "1h");
+    assert_int_equal(xs_cmd_args_check(set, b, err, sizeof(err)), XS_OK);
+    assert_null(xs_cmd_arg_str(b, "reason"));   /* null: not given */
+    json_decref(b);
+
+    b = json_pack("{s:s, s:s, s:i}", "jid", "a@b", "score", "3", "expires",
+        3600);
+    assert_int_equal(xs_cmd_args_check(set, b, err, sizeof(err)),
+        XS_EINVAL);
+    assert_string_equal(err, "Argument 'expires' must be a string");
+    json_decref(b);
+
+    /* Required ones stay required. */
+    b = json_pack("{s:s, s:s}", "jid", "a@b", "reason", "r");
+    assert_int_equal(xs_cmd_args_check(set, b, err, sizeof(err)),
+        XS_EINVAL);
+    assert_string_equal(err, "Missing argument 'score'");
+    json_decref(b);
+    b = json_pack("{s:s, s:n}", "jid", "a@b", "score");
+    assert_int_equal(xs_cmd_args_check(set, b, err, sizeof(err)),
+        XS_EINVAL);
+    assert_string_equal(err, "Argument 'score' must be a string");
+    json_decref(b);
+
+    b = json_object();
+    assert_int_equal(xs_cmd_args_check(xs_cmd_lookup("reputation_list"), b,
+        err, sizeof(err)), XS_OK);
+    json_decref(b);
+}
+
+static void
 cmd_args_check_refuses_embedded_nul(void **state)
 {
     static const char text[] =
@@ -306,6 +538,95 @@ cmd_result_print_refuses_wrong_shape(void **state)
     free(s);
 }
 
+static void
+cmd_result_print_explain_table(void **state)
+{
+    char *s;
+    xs_rc rc;
+
+    (void)state;
+    s = print_result("reputation_explain",
+        "{\"jid\":\"spam@example.org\",\"score\":-23,"
+        "\"level\":\"suspicious\",\"raw\":-23.456,\"pinned\":false,"
+        "\"probation\":null,\"items\":["
+        "{\"what\":\"report_spam\",\"source_kind\":\"user\","
+        "\"source\":\"a@localhost\",\"weight\":-10,\"points\":-9.5,"
+        "\"age\":\"2d\",\"note\":\"\"},"
+        "{\"what\":\"block\",\"source_kind\":\"user\","
+        "\"source\":\"b@localhost\",\"weight\":-5.0,"
+        "\"points\":-0.004,\"age\":\"90d\"}]}", &rc);
+    assert_int_equal(rc, XS_OK);
+    assert_string_equal(s,
+        "jid: spam@example.org\n"
+        "score: -23\n"
+        "level: suspicious\n"
+        "raw: -23.46\n"
+        "pinned: false\n"
+        "probation: \n"
+        "\n"
+        "what\tsource_kind\tsource\tweight\tpoints\tage\tnote\n"
+        "report_spam\tuser\ta@localhost\t-10\t-9.5\t2d\t\n"
+        "block\tuser\tb@localhost\t-5\t0\t90d\t\n");
+    free(s);
+
+    /* Nothing known: the header alone says the table is empty. */
+    s = print_result("reputation_explain",
+        "{\"jid\":\"x@y\",\"score\":0,\"level\":\"unknown\","
+        "\"items\":[]}", &rc);
+    assert_int_equal(rc, XS_OK);
+    assert_non_null(strstr(s, "level: unknown\n"));
+    assert_non_null(strstr(s, "\n\nwhat\tsource_kind\t"));
+    assert_true(s[strlen(s) - 1] == '\n');
+    assert_string_equal(strstr(s, "\n\n") + 2,
+        "what\tsource_kind\tsource\tweight\tpoints\tage\tnote\n");
+    free(s);
+
+    /* The object without its rows is not an explanation. */
+    s = print_result("reputation_explain", "{\"jid\":\"x@y\"}", &rc);
+    assert_int_equal(rc, XS_EINVAL);
+    assert_string_equal(s, "");
+    free(s);
+    s = print_result("reputation_explain",
+        "{\"jid\":\"x@y\",\"items\":[1]}", &rc);
+    assert_int_equal(rc, XS_EINVAL);
+    free(s);
+}
+
+static void
+cmd_result_print_rows_and_objects(void **state)
+{
+    char *s;
+    xs_rc rc;
+
+    (void)state;
+    s = print_result("reputation_list",
+        "[{\"jid\":\"a@localhost\",\"score\":-12,\"level\":\"suspicious\","
+        "\"pinned\":true,\"probation\":false},"
+        "{\"jid\":\"b@localhost\",\"score\":4.25,\"level\":\"probation\","
+        "\"pinned\":false,\"probation\":true}]", &rc);
+    assert_int_equal(rc, XS_OK);
+    assert_string_equal(s,
+        "a@localhost\t-12\tsuspicious\ttrue\tfalse\n"
+        "b@localhost\t4.25\tprobation\tfalse\ttrue\n");
+    free(s);
+
+    /* An object value prints as compact JSON, not as nothing. */
+    s = print_result("reputation",
+        "{\"jid\":\"a@localhost\",\"score\":50,\"level\":\"trusted\","
+        "\"local\":true,\"pinned\":{\"score\":50,\"reason\":\"ok\"},"
+        "\"probation\":false}", &rc);
+    assert_int_equal(rc, XS_OK);
+    assert_string_equal(s,
+        "jid: a@localhost\nscore: 50\nlevel: trusted\nlocal: true\n"
+        "pinned: {\"reason\":\"ok\",\"score\":50}\nprobation: false\n");
+    free(s);
+
+    s = print_result("debug_clock_advance", "1700000000", &rc);
+    assert_int_equal(rc, XS_OK);
+    assert_string_equal(s, "1700000000\n");
+    free(s);
+}
+
 int
 main(void)
 {
@@ -314,14 +635,22 @@ main(void)
         cmocka_unit_test(cmd_synopsis_upper_cases_args),
         cmocka_unit_test(cmd_body_from_argv_maps_positions),
         cmocka_unit_test(cmd_body_from_argv_wrong_count),
+        cmocka_unit_test(cmd_reputation_verbs_have_their_shapes),
+        cmocka_unit_test(cmd_argv_split_options_anywhere),
+        cmocka_unit_test(cmd_argv_split_values_that_look_like_options),
+        cmocka_unit_test(cmd_argv_split_says_what_is_wrong),
+        cmocka_unit_test(cmd_body_from_argv_with_options),
         cmocka_unit_test(cmd_secret_dash_reads_one_line),
         cmocka_unit_test(cmd_secret_dash_refuses_bad_input),
         cmocka_unit_test(cmd_secret_dash_eof_is_eio),
         cmocka_unit_test(cmd_dash_is_literal_for_non_secrets),
         cmocka_unit_test(cmd_args_check_names_the_bad_arg),
+        cmocka_unit_test(cmd_args_check_optional_may_be_absent),
         cmocka_unit_test(cmd_args_check_refuses_embedded_nul),
         cmocka_unit_test(cmd_result_print_like_ejabberdctl),
         cmocka_unit_test(cmd_result_print_refuses_wrong_shape),
+        cmocka_unit_test(cmd_result_print_explain_table),
+        cmocka_unit_test(cmd_result_print_rows_and_objects),
     };
 
     return cmocka_run_group_tests_name("xmppctl_args", tests, NULL, NULL);

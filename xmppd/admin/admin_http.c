@@ -1,8 +1,9 @@
 /*
  * admin_http.c: the admin HTTP JSON API (evhttp on the server's loop).
  *
- * A request's way: admin_on_request() routes by path; /api/<command> is
- * authenticated (bearer token, constant-time compare), its JSON body is
+ * A request's way: admin_on_request() routes by path; /metrics (metrics.c)
+ * and /api/<command> are authenticated (bearer token, constant-time
+ * compare); a command's JSON body is
  * parsed and checked against the command's spec (commands.c), user and
  * host are prepared, then the command's handler runs.  A handler ends the
  * call exactly once, with xs_admin_call_ok() or xs_admin_call_fail(), either at
@@ -27,6 +28,7 @@
 #include "db/accounts.h"
 #include "db/pgq.h"
 #include "xmppd/admin/commands.h"
+#include "xmppd/admin/metrics.h"
 #include "xmppd/c2s/scram.h"
 #include "xmppd/c2s/sm.h"
 #include "xmppd/core/conf.h"
@@ -35,6 +37,7 @@
 #include "xmppd/core/workers.h"
 #include "xmppd/xml/jid.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -55,6 +58,8 @@
 #define ADMIN_SCRAM_ITER   XS_SCRAM_ITER_DEFAULT
 /* Longest argument value shown in a log line. */
 #define ADMIN_LOG_VAL_MAX  64
+/* debug_clock_advance moves at most this far in one call (100 years). */
+#define ADMIN_CLOCK_ADVANCE_MAX ((int64_t)100 * 366 * 24 * 3600)
 
 /* A verb served by a module (its row in xs_cmd_specs is in commands.c). */
 struct mod_cmd {
@@ -79,6 +84,7 @@ static struct {
     uintptr_t              next_id;
     struct mod_cmd        *mod_cmds;    /* owned: verbs of loaded modules */
     size_t                 nmod_cmds;
+    bool                   is_test_clock;   /* xmppd --test-clock */
 } admin = { .calls = TAILQ_HEAD_INITIALIZER(admin.calls) };
 
 /* One authenticated command, from its request to its answer. */
@@ -112,6 +118,7 @@ static admin_cmd_fn admin_connected_users;
 static admin_cmd_fn admin_connected_users_number;
 static admin_cmd_fn admin_kick_user;
 static admin_cmd_fn admin_status;
+static admin_cmd_fn admin_debug_clock_advance;
 
 #define ADMIN_CMD(id, handler) \
     [id] = { .spec = &xs_cmd_specs[id], .fn = (handler) }
@@ -126,6 +133,7 @@ static const struct admin_cmd admin_cmds[XS_CMD__COUNT] = {
     ADMIN_CMD(XS_CMD_CONNECTED_USERS_NUMBER, admin_connected_users_number),
     ADMIN_CMD(XS_CMD_KICK_USER, admin_kick_user),
     ADMIN_CMD(XS_CMD_STATUS, admin_status),
+    ADMIN_CMD(XS_CMD_DEBUG_CLOCK_ADVANCE, admin_debug_clock_advance),
 };
 
 /* ---- Replies ----------------------------------------------------------- */
@@ -254,6 +262,8 @@ admin_call_log(const struct xs_admin_call *call, int code)
         if (a->is_secret)
             continue;                   /* never a password */
         v = xs_admin_call_arg(call, a->name);
+        if (v == NULL && a->is_optional)
+            continue;                   /* not given */
         admin_log_value(v != NULL ? v : "", val, sizeof(val));
         n = snprintf(fields + used, sizeof(fields) - used, " %s=%s",
             a->name, val);
@@ -482,7 +492,15 @@ admin_register_done(xs_rc rc, void *udata)
     } else {
         json_t *msg = json_sprintf("User %s@%s successfully registered",
             call->user, call->host);
+        struct xs_jid *bare = NULL;
 
+        /* Committed: modules start their record of the account (its
+         * reputation's age and probation count from now). */
+        if (xs_jid_from_parts(call->user, call->host, NULL, &bare)
+            == XS_OK) {
+            xs_event_fire(XS_EV_USER_CREATED, bare);
+            xs_jid_free(bare);
+        }
         xs_admin_call_ok(call, msg);
     }
 }
@@ -662,6 +680,43 @@ admin_status(struct xs_admin_call *call)
         XS_VERSION, up, xs_sm_count()));
 }
 
+/*
+ * Test only: move the wall clock (xs_wall_s) forward, so that tests see
+ * evidence decay and pins expire without waiting.  Refused unless xmppd
+ * was started with --test-clock: on a real server it would corrupt every
+ * stored time.
+ */
+static void
+admin_debug_clock_advance(struct xs_admin_call *call)
+{
+    const char *arg = xs_cmd_arg_str(call->args, "seconds");
+    char *end = NULL;
+    long long n;
+
+    if (!admin.is_test_clock) {
+        xs_log(XS_LOG_WARN, "admin: debug_clock_advance refused: xmppd "
+            "was not started with --test-clock");
+        xs_admin_call_fail(call, HTTP_NOTFOUND, "debug_clock_advance is not "
+            "enabled (xmppd runs without --test-clock)");
+        return;
+    }
+    errno = 0;
+    if (isdigit((unsigned char)arg[0]))
+        n = strtoll(arg, &end, 10);
+    else
+        n = -1;
+    if (n < 0 || end == NULL || *end != '\0' || errno != 0
+        || n > ADMIN_CLOCK_ADVANCE_MAX) {
+        xs_admin_call_fail(call, HTTP_BADREQUEST, "seconds must be a whole "
+            "number from 0 to %" PRId64, ADMIN_CLOCK_ADVANCE_MAX);
+        return;
+    }
+    xs_wall_shift((int64_t)n);
+    xs_log(XS_LOG_WARN, "admin: test clock moved forward %lld s, wall time "
+        "now %" PRId64, n, xs_wall_s());
+    xs_admin_call_ok(call, json_integer((json_int_t)xs_wall_s()));
+}
+
 /* ---- Requests ---------------------------------------------------------- */
 
 /* Bearer token from the Authorization header, compared in constant time
@@ -740,6 +795,21 @@ admin_call_prepare(struct xs_admin_call *call)
     return true;
 }
 
+/* 401 for a request without the listener's token. */
+static void
+admin_refuse(struct evhttp_request *req)
+{
+    char peer[80];
+
+    admin_peer_str(req, peer, sizeof(peer));
+    xs_log(XS_LOG_NOTICE, "admin: refused request peer=%s: %s", peer,
+        evhttp_find_header(evhttp_request_get_input_headers(req),
+            "Authorization") == NULL ? "no token" : "wrong token");
+    evhttp_add_header(evhttp_request_get_output_headers(req),
+        "WWW-Authenticate", "Bearer realm=\"xmppd\"");
+    admin_send_error(req, 401, "Unauthorized");
+}
+
 static void
 admin_api(struct admin_listener *l, struct evhttp_request *req,
     const char *name)
@@ -750,7 +820,6 @@ admin_api(struct admin_listener *l, struct evhttp_request *req,
     json_error_t jerr;
     json_t *body;
     char err[160];
-    char peer[80];
     size_t len;
 
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
@@ -760,13 +829,7 @@ admin_api(struct admin_listener *l, struct evhttp_request *req,
         return;
     }
     if (!admin_is_authorized(l, req)) {
-        admin_peer_str(req, peer, sizeof(peer));
-        xs_log(XS_LOG_NOTICE, "admin: refused request peer=%s: %s", peer,
-            evhttp_find_header(evhttp_request_get_input_headers(req),
-                "Authorization") == NULL ? "no token" : "wrong token");
-        evhttp_add_header(evhttp_request_get_output_headers(req),
-            "WWW-Authenticate", "Bearer realm=\"xmppd\"");
-        admin_send_error(req, 401, "Unauthorized");
+        admin_refuse(req);
         return;
     }
     spec = xs_cmd_lookup(name);
@@ -859,6 +922,28 @@ admin_health(struct evhttp_request *req)
     }
 }
 
+/* GET /metrics: Prometheus scrapes it with "Authorization: Bearer". */
+static void
+admin_metrics(struct admin_listener *l, struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+    if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(h, "Allow", "GET, HEAD");
+        admin_send_error(req, HTTP_BADMETHOD, "Use GET");
+        return;
+    }
+    if (!admin_is_authorized(l, req)) {
+        admin_refuse(req);
+        return;
+    }
+    evhttp_add_header(h, "Content-Type", XS_METRICS_CONTENT_TYPE);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    xs_metrics_write(admin.srv, evhttp_request_get_output_buffer(req));
+    evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
 static void
 admin_on_request(struct evhttp_request *req, void *arg)
 {
@@ -872,6 +957,8 @@ admin_on_request(struct evhttp_request *req, void *arg)
     }
     if (strcmp(path, "/health") == 0)
         admin_health(req);
+    else if (strcmp(path, "/metrics") == 0)
+        admin_metrics(l, req);
     else if (strncmp(path, "/api/", 5) == 0)
         admin_api(l, req, path + 5);
     else
@@ -940,6 +1027,12 @@ struct xs_server *
 xs_admin_server(void)
 {
     return admin.srv;
+}
+
+void
+xs_admin_http_test_clock_enable(void)
+{
+    admin.is_test_clock = true;
 }
 
 /* ---- Start and stop ---------------------------------------------------- */

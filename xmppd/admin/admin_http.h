@@ -1,7 +1,8 @@
 /*
  * admin_http.h: the operator's HTTP JSON API, shaped like ejabberd's
  * mod_http_api: POST /api/<command> with a JSON object body and
- * "Authorization: Bearer <token>"; GET /health without a token.
+ * "Authorization: Bearer <token>"; GET /metrics (Prometheus, metrics.h)
+ * with the same token; GET /health without a token.
  * docs/admin-api.md is the reference.
  *
  * It serves every `listen` entry with `module: admin_http`, on the
@@ -36,5 +37,11 @@ xs_rc xs_admin_http_start(struct xs_server *srv);
  * free their state.  Safe to call when nothing was started.
  */
 void  xs_admin_http_stop(void);
+
+/*
+ * Test only (xmppd --test-clock): let the verb debug_clock_advance move
+ * the wall clock.  Without this call the verb answers 404.
+ */
+void  xs_admin_http_test_clock_enable(void);
 
 #endif

@@ -15,6 +15,11 @@
 #define ARG_HOST        { "host", false, XS_ARG_LOCAL_HOST }
 #define ARG_TEXT(n)     { (n), false, XS_ARG_TEXT }
 #define ARG_SECRET(n)   { (n), true, XS_ARG_TEXT }
+#define ARG_NAMED(n, mv) { (n), false, XS_ARG_TEXT, false, (mv) }
+/* "--name VALUE" on the command line; may be absent from a body. */
+#define ARG_OPTION(n, mv) { (n), false, XS_ARG_TEXT, true, (mv) }
+/* A bare JID or a domain, local or remote: the handler parses it. */
+#define ARG_SUBJECT     ARG_NAMED("jid", "JID")
 
 /* Indexed by enum xs_cmd_id, so admin_http.c can bind handlers by id. */
 const struct xs_cmd_spec xs_cmd_specs[XS_CMD__COUNT] = {
@@ -129,6 +134,53 @@ const struct xs_cmd_spec xs_cmd_specs[XS_CMD__COUNT] = {
         .help = "List the blocked domains",
         .columns = { "domain", "reason", "since" },
     },
+    [XS_CMD_REPUTATION] = {
+        .name = "reputation", .result = XS_CMD_RES_OBJECT, .nargs = 1,
+        .args = { ARG_SUBJECT },
+        .help = "Show the reputation score (-100..100) and level of an "
+                "account, a remote JID or a domain",
+        .columns = { "jid", "score", "level", "local", "pinned",
+                     "probation" },
+    },
+    [XS_CMD_REPUTATION_EXPLAIN] = {
+        .name = "reputation_explain", .result = XS_CMD_RES_OBJECT,
+        .nargs = 1, .args = { ARG_SUBJECT },
+        .help = "Show a score and the evidence behind it: each item's "
+                "source, age and points now (after decay)",
+        .columns = { "jid", "score", "level", "raw", "pinned",
+                     "probation" },
+        .rows_member = "items",
+        .row_columns = { "what", "source_kind", "source", "weight",
+                         "points", "age", "note" },
+    },
+    [XS_CMD_REPUTATION_SET] = {
+        .name = "reputation_set", .result = XS_CMD_RES_RESCODE, .nargs = 4,
+        .args = { ARG_SUBJECT, ARG_NAMED("score", "SCORE"),
+                  ARG_OPTION("reason", "REASON"),
+                  ARG_OPTION("expires", "WHEN") },
+        .help = "Pin a score (-100..100) that overrides the computed one; "
+                "WHEN is 30d, 12h, 45m, 3600s, a number of seconds or an "
+                "RFC 3339 time (default: until cleared)",
+    },
+    [XS_CMD_REPUTATION_CLEAR] = {
+        .name = "reputation_clear", .result = XS_CMD_RES_RESCODE,
+        .nargs = 1, .args = { ARG_SUBJECT },
+        .help = "Remove a pinned score: the computed score applies again",
+    },
+    [XS_CMD_REPUTATION_LIST] = {
+        .name = "reputation_list", .result = XS_CMD_RES_ROWS, .nargs = 2,
+        .args = { ARG_OPTION("below", "SCORE"),
+                  ARG_OPTION("max", "COUNT") },
+        .help = "List the accounts to look at first: lowest score first, "
+                "only those scoring under SCORE, at most COUNT",
+        .columns = { "jid", "score", "level", "pinned", "probation" },
+    },
+    [XS_CMD_DEBUG_CLOCK_ADVANCE] = {
+        .name = "debug_clock_advance", .result = XS_CMD_RES_INTEGER,
+        .nargs = 1, .args = { ARG_NAMED("seconds", "SECONDS") },
+        .help = "Test only (xmppd --test-clock): move the server's wall "
+                "clock forward; prints the new time (Unix seconds)",
+    },
 };
 
 const struct xs_cmd_spec *
@@ -160,21 +212,25 @@ xs_cmd_args_check(const struct xs_cmd_spec *spec, const json_t *body,
         return XS_EINVAL;
     }
     for (size_t i = 0; i < spec->nargs; i++) {
-        const char *name = spec->args[i].name;
-        const json_t *v = json_object_get(body, name);
+        const struct xs_cmd_arg *a = &spec->args[i];
+        const json_t *v = json_object_get(body, a->name);
 
+        if (a->is_optional && (v == NULL || json_is_null(v)))
+            continue;
         if (v == NULL) {
-            snprintf(err, errlen, "Missing argument '%s'", name);
+            snprintf(err, errlen, "Missing argument '%s'", a->name);
             return XS_EINVAL;
         }
         if (!json_is_string(v)) {
-            snprintf(err, errlen, "Argument '%s' must be a string", name);
+            snprintf(err, errlen, "Argument '%s' must be a string",
+                a->name);
             return XS_EINVAL;
         }
         /* jansson refuses \u0000 unless asked; C strings end at NUL, so
          * make sure nothing hides behind one. */
         if (strlen(json_string_value(v)) != json_string_length(v)) {
-            snprintf(err, errlen, "Argument '%s' holds a NUL byte", name);
+            snprintf(err, errlen, "Argument '%s' holds a NUL byte",
+                a->name);
             return XS_EINVAL;
         }
     }
@@ -184,29 +240,139 @@ xs_cmd_args_check(const struct xs_cmd_spec *spec, const json_t *body,
 const char *
 xs_cmd_arg_str(const json_t *body, const char *name)
 {
-    return json_string_value(json_object_get(body, name));
+    return json_string_value(json_object_get(body, name));  /* NULL-safe */
+}
+
+size_t
+xs_cmd_nrequired(const struct xs_cmd_spec *spec)
+{
+    size_t n = 0;
+
+    while (n < spec->nargs && !spec->args[n].is_optional)
+        n++;
+    return n;
+}
+
+/* Append s to line (cap bytes, used so far *used); false if it is full. */
+static bool
+cmd_line_add(char *line, size_t cap, size_t *used, const char *s,
+    bool is_upper)
+{
+    size_t n = strlen(s);
+
+    if (n >= cap - *used)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        line[(*used)++] = is_upper ? (char)toupper((unsigned char)s[i])
+                                   : s[i];
+    }
+    line[*used] = '\0';
+    return true;
 }
 
 char *
 xs_cmd_synopsis(const struct xs_cmd_spec *spec)
 {
-    char line[256];
-    size_t used;
-    int n;
+    char line[512];
+    size_t used = 0;
+    bool is_ok;
 
-    n = snprintf(line, sizeof(line), "%s", spec->name);
-    xs_assert(n > 0 && (size_t)n < sizeof(line));
-    used = (size_t)n;
-    for (size_t i = 0; i < spec->nargs; i++) {
-        const char *a = spec->args[i].name;
+    line[0] = '\0';
+    is_ok = cmd_line_add(line, sizeof(line), &used, spec->name, false);
+    for (size_t i = 0; is_ok && i < spec->nargs; i++) {
+        const struct xs_cmd_arg *a = &spec->args[i];
+        /* The metavar, else the name: both static, so upper-case here. */
+        const char *mv = a->metavar != NULL ? a->metavar : a->name;
 
-        xs_assert(used + strlen(a) + 2 < sizeof(line));
-        line[used++] = ' ';
-        for (; *a != '\0'; a++)
-            line[used++] = (char)toupper((unsigned char)*a);
-        line[used] = '\0';
+        if (a->is_optional) {
+            is_ok = cmd_line_add(line, sizeof(line), &used, " [--", false)
+                && cmd_line_add(line, sizeof(line), &used, a->name, false)
+                && cmd_line_add(line, sizeof(line), &used, " ", false)
+                && cmd_line_add(line, sizeof(line), &used, mv, true)
+                && cmd_line_add(line, sizeof(line), &used, "]", false);
+        } else {
+            is_ok = cmd_line_add(line, sizeof(line), &used, " ", false)
+                && cmd_line_add(line, sizeof(line), &used, mv, true);
+        }
     }
+    xs_assert(is_ok);                   /* the table is ours: it fits */
     return xs_strdup(line);
+}
+
+/* The optional argument called name (len bytes), or SIZE_MAX. */
+static size_t
+cmd_option_find(const struct xs_cmd_spec *spec, const char *name,
+    size_t len)
+{
+    for (size_t i = 0; i < spec->nargs; i++) {
+        const struct xs_cmd_arg *a = &spec->args[i];
+
+        if (a->is_optional && strlen(a->name) == len
+            && strncmp(a->name, name, len) == 0)
+            return i;
+    }
+    return SIZE_MAX;
+}
+
+xs_rc
+xs_cmd_argv_split(const struct xs_cmd_spec *spec, int argc,
+    char *const *argv, const char **vals, char *err, size_t errlen)
+{
+    size_t nreq = xs_cmd_nrequired(spec);
+    size_t npos = 0;
+    bool is_opts_done = false;
+
+    for (size_t i = 0; i < spec->nargs; i++)
+        vals[i] = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *w = argv[i];
+        const char *name, *eq, *val;
+        size_t nlen, k;
+
+        /* "-" (a secret from stdin) and "-5" (a score) are values. */
+        if (is_opts_done || strncmp(w, "--", 2) != 0) {
+            if (npos >= nreq) {
+                snprintf(err, errlen, "%s takes %zu argument%s, and one "
+                    "more was given: %.64s", spec->name, nreq,
+                    nreq == 1 ? "" : "s", w);
+                return XS_EINVAL;
+            }
+            vals[npos++] = w;
+            continue;
+        }
+        if (w[2] == '\0') {
+            is_opts_done = true;
+            continue;
+        }
+        name = w + 2;
+        eq = strchr(name, '=');
+        nlen = eq != NULL ? (size_t)(eq - name) : strlen(name);
+        k = cmd_option_find(spec, name, nlen);
+        if (k == SIZE_MAX) {
+            snprintf(err, errlen, "%s has no option --%.*s", spec->name,
+                nlen > 64 ? 64 : (int)nlen, name);
+            return XS_EINVAL;
+        }
+        if (eq != NULL) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];            /* taken as it is, even "--x" */
+        } else {
+            snprintf(err, errlen, "--%s needs a value", spec->args[k].name);
+            return XS_EINVAL;
+        }
+        if (vals[k] != NULL) {
+            snprintf(err, errlen, "--%s given twice", spec->args[k].name);
+            return XS_EINVAL;
+        }
+        vals[k] = val;
+    }
+    if (npos < nreq) {
+        snprintf(err, errlen, "%s takes %zu argument%s, %zu given",
+            spec->name, nreq, nreq == 1 ? "" : "s", npos);
+        return XS_EINVAL;
+    }
+    return XS_OK;
 }
 
 /* One line from in without its line end, echo off on a terminal. */
@@ -264,11 +430,15 @@ xs_rc
 xs_cmd_body_from_argv(const struct xs_cmd_spec *spec, int argc,
     char *const *argv, FILE *secret_in, FILE *prompt_out, json_t **out)
 {
+    const char *vals[XS_CMD_MAX_ARGS];
+    char err[160];
     json_t *body;
     xs_rc rc;
 
     *out = NULL;
-    if (argc < 0 || (size_t)argc != spec->nargs)
+    if (argc < 0
+        || xs_cmd_argv_split(spec, argc, argv, vals, err, sizeof(err))
+            != XS_OK)
         return XS_EINVAL;
     body = json_object();
     xs_assert(body != NULL);
@@ -276,7 +446,9 @@ xs_cmd_body_from_argv(const struct xs_cmd_spec *spec, int argc,
         const struct xs_cmd_arg *a = &spec->args[i];
         json_t *v;
 
-        if (a->is_secret && strcmp(argv[i], "-") == 0) {
+        if (vals[i] == NULL)
+            continue;                   /* an option not given */
+        if (a->is_secret && strcmp(vals[i], "-") == 0) {
             char *secret;
 
             rc = cmd_secret_read(a->name, secret_in, prompt_out, &secret);
@@ -286,7 +458,7 @@ xs_cmd_body_from_argv(const struct xs_cmd_spec *spec, int argc,
             sodium_memzero(secret, strlen(secret));
             free(secret);
         } else {
-            v = json_string(argv[i]);
+            v = json_string(vals[i]);
         }
         if (v == NULL) {                /* not UTF-8 */
             rc = XS_EINVAL;
@@ -302,8 +474,31 @@ fail:
     return rc;
 }
 
+/* A real number as an operator reads it: at most two decimals, no
+ * trailing zeros ("-4.37", "2", "0.5"). */
+static void
+cmd_real_print(double d, FILE *out)
+{
+    char text[64];
+    size_t n;
+    int len;
+
+    len = snprintf(text, sizeof(text), "%.2f", d);
+    if (len < 0 || (size_t)len >= sizeof(text)) {
+        fprintf(out, "%g", d);          /* out of any sensible range */
+        return;
+    }
+    n = (size_t)len;
+    while (n > 0 && text[n - 1] == '0')
+        n--;
+    if (n > 0 && text[n - 1] == '.')
+        n--;
+    text[n] = '\0';
+    fputs(strcmp(text, "-0") == 0 ? "0" : text, out);
+}
+
 /* One value in a table cell: strings as they are, numbers, lists joined
- * with ';', null and missing as "". */
+ * with ';', objects as compact JSON, null and missing as "". */
 static void
 cmd_value_print(const json_t *v, FILE *out)
 {
@@ -314,6 +509,8 @@ cmd_value_print(const json_t *v, FILE *out)
         fputs(json_string_value(v), out);
     } else if (json_is_integer(v)) {
         fprintf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_real(v)) {
+        cmd_real_print(json_real_value(v), out);
     } else if (json_is_boolean(v)) {
         fputs(json_is_true(v) ? "true" : "false", out);
     } else if (json_is_array(v)) {
@@ -322,6 +519,45 @@ cmd_value_print(const json_t *v, FILE *out)
                 fputc(';', out);
             cmd_value_print(item, out);
         }
+    } else if (json_is_object(v)) {
+        char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+
+        xs_assert(text != NULL);        /* only on OOM */
+        fputs(text, out);
+        free(text);                     /* jansson's allocator: malloc */
+    }
+}
+
+/* rows: every element an object. */
+static bool
+cmd_is_rows(const json_t *rows)
+{
+    size_t i;
+    const json_t *item;
+
+    if (!json_is_array(rows))
+        return false;
+    json_array_foreach(rows, i, item) {
+        if (!json_is_object(item))
+            return false;
+    }
+    return true;
+}
+
+/* One tab-separated line per row, the columns in order. */
+static void
+cmd_rows_print(const char *const *columns, const json_t *rows, FILE *out)
+{
+    size_t i;
+    const json_t *item;
+
+    json_array_foreach(rows, i, item) {
+        for (size_t c = 0; columns[c] != NULL; c++) {
+            if (c > 0)
+                fputc('\t', out);
+            cmd_value_print(json_object_get(item, columns[c]), out);
+        }
+        fputc('\n', out);
     }
 }
 
@@ -330,7 +566,7 @@ xs_cmd_result_print(const struct xs_cmd_spec *spec, const json_t *result,
     FILE *out)
 {
     size_t i;
-    const json_t *item;
+    const json_t *item, *rows = NULL;
 
     switch (spec->result) {
     case XS_CMD_RES_RESCODE:
@@ -359,30 +595,31 @@ xs_cmd_result_print(const struct xs_cmd_spec *spec, const json_t *result,
             fprintf(out, "%s\n", json_string_value(item));
         return XS_OK;
     case XS_CMD_RES_ROWS:
-        if (!json_is_array(result))
+        if (!cmd_is_rows(result))
             return XS_EINVAL;
-        json_array_foreach(result, i, item) {
-            if (!json_is_object(item))
-                return XS_EINVAL;
-        }
-        json_array_foreach(result, i, item) {
-            for (size_t c = 0; spec->columns[c] != NULL; c++) {
-                if (c > 0)
-                    fputc('\t', out);
-                cmd_value_print(json_object_get(item, spec->columns[c]),
-                    out);
-            }
-            fputc('\n', out);
-        }
+        cmd_rows_print(spec->columns, result, out);
         return XS_OK;
     case XS_CMD_RES_OBJECT:
         if (!json_is_object(result))
             return XS_EINVAL;
+        if (spec->rows_member != NULL) {
+            rows = json_object_get(result, spec->rows_member);
+            if (!cmd_is_rows(rows))
+                return XS_EINVAL;
+        }
         for (size_t c = 0; spec->columns[c] != NULL; c++) {
             fprintf(out, "%s: ", spec->columns[c]);
             cmd_value_print(json_object_get(result, spec->columns[c]), out);
             fputc('\n', out);
         }
+        if (rows == NULL)
+            return XS_OK;
+        /* The header keeps an empty table readable as one. */
+        fputc('\n', out);
+        for (size_t c = 0; spec->row_columns[c] != NULL; c++)
+            fprintf(out, "%s%s", c > 0 ? "\t" : "", spec->row_columns[c]);
+        fputc('\n', out);
+        cmd_rows_print(spec->row_columns, rows, out);
         return XS_OK;
     }
     return XS_EINVAL;

@@ -7,6 +7,7 @@
 #include "xmppd/c2s/sm.h"
 #include "xmppd/core/hooks.h"
 #include "xmppd/core/server.h"
+#include "xmppd/core/stats.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -352,6 +353,7 @@ xs_session_send(struct xs_session *s, struct xs_stanza *st)
     }
     xs_elem_serialize(st->el, XS_NS_CLIENT,
         bufferevent_get_output(s->st.bev));
+    xs_core_stats.stanzas_out[XS_STATS_C2S]++;
     xs_stanza_unref(st);
     session_check_output(s);
 }

@@ -9,6 +9,7 @@
 #include "xmppd/c2s/sasl.h"
 #include "xmppd/c2s/sm.h"
 #include "xmppd/core/server.h"
+#include "xmppd/core/stats.h"
 #include "xmppd/core/workers.h"
 #include "xmppd/router.h"
 
@@ -495,6 +496,7 @@ c2s_iq_error(struct xs_session *s, struct xs_elem *iq, enum xs_stanza_err e)
     struct xs_stanza *st = xs_stanza_new(xs_elem_copy(iq));
     struct xs_stanza *reply = xs_stanza_error_reply(st, e);
 
+    xs_core_stats.stanza_errors++;
     xs_session_send(s, reply);
     xs_stanza_unref(st);
 }
@@ -530,6 +532,8 @@ c2s_bind(struct xs_session *s, struct xs_elem *iq, struct xs_elem *bind)
     xs_free(want);
     s->jid = jid;
     s->state = XS_C2S_BOUND;
+    /* From now on the shaper's waits are this account's (reputation). */
+    xs_stream_set_subject(&s->st, jid->bare);
     xs_sm_bind(s);
     xs_stream_set_deadline(&s->st, 0);     /* the handshake is over */
     if (xs_server()->conf->c2s_idle_timeout > 0) {
@@ -621,9 +625,11 @@ c2s_on_stanza(struct xs_session *s, struct xs_elem *el)
     xs_elem_set_attr(el, "from", s->jid->full);
     st = xs_stanza_new(el);
     if (!c2s_type_valid(el)) {
-        if (xs_stanza_may_bounce(st))
+        if (xs_stanza_may_bounce(st)) {
+            xs_core_stats.stanza_errors++;
             xs_session_send(s, xs_stanza_error_reply(st,
                 XS_SERR_BAD_REQUEST));
+        }
         xs_stanza_unref(st);
         return;
     }
@@ -636,6 +642,7 @@ c2s_on_stanza(struct xs_session *s, struct xs_elem *el)
             xs_elem_set_attr(el, "to", NULL);
             err = xs_stanza_error_reply(st, XS_SERR_JID_MALFORMED);
             xs_elem_set_attr(err->el, "from", s->host);
+            xs_core_stats.stanza_errors++;
             xs_session_send(s, err);
         }
         xs_stanza_unref(st);
@@ -645,6 +652,7 @@ c2s_on_stanza(struct xs_session *s, struct xs_elem *el)
         /* Canonical form on the wire from here on. */
         xs_elem_set_attr(el, "to", to->full);
     }
+    xs_core_stats.stanzas_in[XS_STATS_C2S]++;
     xs_router_from_client(s, st, to);
 }
 

@@ -82,7 +82,40 @@ enum xs_event {
     XS_EV_SESSION_CLOSED,   /* arg: struct xs_session * (still readable) */
     XS_EV_USER_DELETED,     /* arg: const struct xs_jid * (bare); the
                                account's rows are already gone */
+    XS_EV_USER_CREATED,     /* arg: const struct xs_jid * (bare); fired
+                               after the account is committed */
+    XS_EV_RATE_LIMITED,     /* arg: const struct xs_ev_rate_limited * */
+    XS_EV_S2S_MISBEHAVED,   /* arg: const struct xs_ev_s2s_misbehaved * */
     XS_EV__COUNT
+};
+
+/*
+ * XS_EV_RATE_LIMITED: a stream's input shaper began making it wait (at
+ * most once per stream per minute).  Only for a bound c2s session or an
+ * authenticated s2s stream: before that the peer is nobody we could
+ * hold to account.
+ */
+struct xs_ev_rate_limited {
+    const char *subject;    /* borrowed: the bare JID of a local account
+                               (c2s) or the authenticated remote domain
+                               (s2s) */
+    bool        is_s2s;
+    const char *what;       /* borrowed static: "shaper" */
+};
+
+/*
+ * XS_EV_S2S_MISBEHAVED: we are closing an s2s stream with a stream error
+ * because of what the peer sent after its domain authenticated (a bad
+ * 'from', an oversized stanza, XML that is not well-formed, ...).  Never
+ * for failures before authentication: anyone can fail dialback "as"
+ * victim.example, and that must not cost victim.example anything.  Nor
+ * for what is not the peer's doing (our shutdown, idle timeouts, a slow
+ * reader, an operator closing the domain).
+ */
+struct xs_ev_s2s_misbehaved {
+    const char *domain;     /* borrowed: the authenticated remote domain */
+    const char *reason;     /* borrowed: the stream error condition
+                               ("invalid-from", "policy-violation", ...) */
 };
 
 typedef void xs_event_fn(enum xs_event ev, void *arg, void *mod_state);

@@ -7,6 +7,7 @@
 #include "db/migrate.h"
 #include "db/pgq.h"
 #include "xmppd/admin/admin_http.h"
+#include "xmppd/admin/metrics.h"
 #include "xmppd/c2s/session.h"
 #include "xmppd/core/module.h"
 #include "xmppd/core/workers.h"
@@ -37,9 +38,12 @@ xs_server(void)
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: xmppd --config FILE      run the server\n"
+    fprintf(f, "usage: xmppd --config FILE [--test-clock]  run the server\n"
                "       xmppd --check-config FILE  validate FILE and exit\n"
-               "       xmppd --version\n");
+               "       xmppd --version\n"
+               "--test-clock (tests only) lets the admin verb "
+               "debug_clock_advance move\nthe server's wall clock "
+               "forward.\n");
 }
 
 /* Many idle clients need many descriptors: take what the hard limit allows. */
@@ -53,6 +57,27 @@ raise_fd_limit(void)
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             xs_log(XS_LOG_WARN, "cannot raise the descriptor limit");
     }
+}
+
+/*
+ * The loop, with libevent's precise timers: by default it reads the
+ * coarse monotonic clock (4 ms steps here) and waits in whole
+ * milliseconds, so every timer fires up to 4 ms late; the loop-lag metric
+ * (metrics.c) would measure that rounding instead of the loop.  The price
+ * is a clock_gettime per pass (vDSO) and a timerfd.
+ */
+static struct event_base *
+main_base_new(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base;
+
+    if (cfg == NULL)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
 }
 
 static void
@@ -190,12 +215,15 @@ main(int argc, char **argv)
 {
     const char *conf_path = NULL;
     char *err = NULL, *conninfo;
+    bool is_test_clock = false;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             conf_path = argv[++i];
         } else if (strcmp(argv[i], "--check-config") == 0 && i + 1 < argc) {
             return check_config(argv[i + 1]);
+        } else if (strcmp(argv[i], "--test-clock") == 0) {
+            is_test_clock = true;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("xmppd %s\n", XS_VERSION);
             return 0;
@@ -226,10 +254,19 @@ main(int argc, char **argv)
     raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
 
-    server.base = event_base_new();
+    server.base = main_base_new();
     if (server.base == NULL) {
         xs_log(XS_LOG_ERR, "cannot create the event loop");
         return 1;
+    }
+    if (xs_metrics_start(server.base) != XS_OK) {
+        xs_log(XS_LOG_ERR, "cannot start: the loop-lag timer");
+        return 1;
+    }
+    if (is_test_clock) {
+        xs_admin_http_test_clock_enable();
+        xs_log(XS_LOG_WARN, "test clock enabled (--test-clock): the admin "
+            "API can move the wall clock; never use this in production");
     }
     if (xs_workers_start(server.base, (unsigned)server.conf->worker_threads,
         server.conf->worker_queue_max) != XS_OK) {
@@ -277,6 +314,7 @@ main(int argc, char **argv)
     if (migrate_retry_ev != NULL)
         event_free(migrate_retry_ev);
     SSL_CTX_free(server.tls);
+    xs_metrics_stop();
     event_base_free(server.base);
     xs_conf_free(server.conf);
     xs_free(server.conf_path);

@@ -115,3 +115,12 @@ xs_modules_each_identity(
             fn(id, ud);
     }
 }
+
+void
+xs_modules_each_metrics(struct evbuffer *out)
+{
+    for (size_t i = 0; i < nloaded; i++) {
+        if (loaded[i].m->metrics != NULL)
+            loaded[i].m->metrics(out, loaded[i].state);
+    }
+}

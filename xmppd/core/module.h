@@ -15,6 +15,7 @@
 #define XS_MODULE_ABI 1
 #define XS_MODULES_MAX 64
 
+struct evbuffer;
 struct xs_admin_cmd;
 
 /* A disco identity (XEP-0030) the server's domains show for a module. */
@@ -43,6 +44,10 @@ struct xs_module {
      * advertised, given the state init made (a service an option turns
      * on, such as vCard search); NULL: always. */
     bool                      (*is_advertised)(void *state);
+    /* Optional: append the module's families to GET /metrics, in the
+     * Prometheus text format (xmppd/admin/metrics.h has helpers); every
+     * family with its HELP and TYPE lines, names starting "xmppd_". */
+    void                      (*metrics)(struct evbuffer *out, void *state);
 };
 
 /* Load every module of the static registry; on failure, unload what was
@@ -58,5 +63,7 @@ void  xs_modules_each_feature(void (*fn)(const char *feature, void *ud),
  * is_advertised filter). */
 void  xs_modules_each_identity(
           void (*fn)(const struct xs_disco_identity *id, void *ud), void *ud);
+/* The `.metrics` families of every loaded module, in load order. */
+void  xs_modules_each_metrics(struct evbuffer *out);
 
 #endif

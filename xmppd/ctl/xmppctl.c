@@ -82,9 +82,23 @@ static void
 ctl_usage(FILE *out)
 {
     fprintf(out,
-        "usage: xmppctl [--config FILE] [--json] COMMAND [ARGS...]\n"
+        "usage: xmppctl [--config FILE] [--json] COMMAND [ARGS...] "
+        "[--OPTION VALUE...]\n"
         "       xmppctl help [COMMAND]\n");
 }
+
+/* "usage: xmppctl [--config FILE] [--json] reputation_set JID SCORE ..." */
+static void
+ctl_usage_cmd(FILE *out, const struct xs_cmd_spec *spec)
+{
+    char *syn = xs_cmd_synopsis(spec);
+
+    fprintf(out, "usage: xmppctl [--config FILE] [--json] %s\n", syn);
+    xs_free(syn);
+}
+
+/* Synopses up to this width share their line with the help text. */
+#define CTL_HELP_COL 38
 
 static void
 ctl_help(FILE *out, const struct xs_cmd_spec *only)
@@ -100,7 +114,9 @@ ctl_help(FILE *out, const struct xs_cmd_spec *only)
             "Environment: XMPPCTL_URL (http://127.0.0.1:5280) and "
             "XMPPCTL_TOKEN\n"
             "override the config file.  A PASSWORD or NEWPASS given as - "
-            "is read\nfrom stdin (one line).\n"
+            "is read\nfrom stdin (one line).  Options in [brackets] go "
+            "anywhere after the\ncommand, as --name VALUE or "
+            "--name=VALUE; --json may follow the command too.\n"
             "\nCommands:\n", CTL_LOCAL_CONFIG, CTL_DEFAULT_CONFIG);
     }
     for (size_t i = 0; i < XS_CMD__COUNT; i++) {
@@ -110,12 +126,57 @@ ctl_help(FILE *out, const struct xs_cmd_spec *only)
         if (only != NULL && s != only)
             continue;
         syn = xs_cmd_synopsis(s);
-        fprintf(out, "  %-38s %s\n", syn, s->help);
+        if (strlen(syn) <= CTL_HELP_COL)
+            fprintf(out, "  %-*s %s\n", CTL_HELP_COL, syn, s->help);
+        else
+            fprintf(out, "  %s\n  %-*s %s\n", syn, CTL_HELP_COL, "",
+                s->help);
         xs_free(syn);
     }
     if (only == NULL)
-        fprintf(out, "  %-38s %s\n", "help [COMMAND]",
+        fprintf(out, "  %-*s %s\n", CTL_HELP_COL, "help [COMMAND]",
             "Show this list, or one command");
+}
+
+/*
+ * The words after the verb without the flags xmppctl itself takes there
+ * (--json, --help), unless the verb has an option of that name or they
+ * are an option's value or follow "--".  *nout: how many remain in out
+ * (argc slots).
+ */
+static void
+ctl_take_flags(const struct xs_cmd_spec *spec, int argc, char **argv,
+    char **out, int *nout, bool *is_json, bool *is_help)
+{
+    bool is_rest = false;
+    int n = 0;
+
+    for (int i = 0; i < argc; i++) {
+        const char *w = argv[i];
+        bool is_option = false;
+
+        if (!is_rest && strncmp(w, "--", 2) == 0 && strchr(w, '=') == NULL) {
+            for (size_t k = xs_cmd_nrequired(spec); k < spec->nargs; k++) {
+                if (strcmp(spec->args[k].name, w + 2) == 0)
+                    is_option = true;
+            }
+        }
+        if (is_rest || is_option) {
+            out[n++] = argv[i];
+            if (is_option && i + 1 < argc)
+                out[n++] = argv[++i];   /* its value, whatever it is */
+            continue;
+        }
+        if (strcmp(w, "--") == 0)
+            is_rest = true;
+        if (strcmp(w, "--json") == 0)
+            *is_json = true;
+        else if (strcmp(w, "--help") == 0)
+            *is_help = true;
+        else
+            out[n++] = argv[i];
+    }
+    *nout = n;
 }
 
 static void
@@ -452,10 +513,13 @@ main(int argc, char **argv)
     const struct xs_cmd_spec *spec;
     struct ctl_target target;
     struct ctl_reply reply;
-    bool is_json = false;
+    const char *vals[XS_CMD_MAX_ARGS];
+    bool is_json = false, is_help = false;
     json_t *body = NULL;
     const char *verb;
-    int i, code;
+    char **words;
+    char err[160];
+    int i, nwords, code;
     xs_rc rc;
 
     /* Configuration warnings are the daemon's business, not ours. */
@@ -465,8 +529,9 @@ main(int argc, char **argv)
         return CTL_EXIT_FAILED;
     }
 
-    /* Options come before the verb; arguments after it may start with
-     * '-' (a password read from stdin is "-"). */
+    /* xmppctl's options come before the verb (--json may follow it);
+     * arguments after it may start with '-' (a password read from stdin
+     * is "-", a score may be negative). */
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
 
@@ -522,23 +587,30 @@ main(int argc, char **argv)
         ctl_usage(stderr);
         return CTL_EXIT_USAGE;
     }
-    if ((size_t)(argc - i) != spec->nargs) {
-        char *syn = xs_cmd_synopsis(spec);
-
-        ctl_fail("%s takes %zu argument%s: %s", spec->name, spec->nargs,
-            spec->nargs == 1 ? "" : "s", syn);
-        xs_free(syn);
-        ctl_usage(stderr);
+    words = xs_calloc((size_t)(argc - i) + 1, sizeof(words[0]));
+    ctl_take_flags(spec, argc - i, argv + i, words, &nwords, &is_json,
+        &is_help);
+    if (is_help) {
+        ctl_help(stdout, spec);
+        xs_free(words);
+        return CTL_EXIT_OK;
+    }
+    if (xs_cmd_argv_split(spec, nwords, words, vals, err, sizeof(err))
+        != XS_OK) {
+        ctl_fail("%s", err);
+        ctl_usage_cmd(stderr, spec);
+        xs_free(words);
         return CTL_EXIT_USAGE;
     }
 
     /* Find the server before asking for a password on the terminal. */
     if (ctl_target_find(&target, config_opt) != XS_OK) {
         ctl_target_free(&target);
+        xs_free(words);
         return CTL_EXIT_UNREACH;
     }
-    rc = xs_cmd_body_from_argv(spec, argc - i, argv + i, stdin, stderr,
-        &body);
+    rc = xs_cmd_body_from_argv(spec, nwords, words, stdin, stderr, &body);
+    xs_free(words);
     if (rc != XS_OK) {
         if (rc == XS_EIO)
             ctl_fail("cannot read the password from stdin");

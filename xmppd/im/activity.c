@@ -54,6 +54,7 @@
 #define ACT_FLUSH_MAX      3600          /* seconds */
 #define ACT_RECORDS_MAX    (1u << 20)    /* accounts held in memory */
 #define ACT_BUCKETS_MIN    256
+#define ACT_OBSERVERS_MAX  8
 
 /* Deltas not yet written (pending) or being written (inflight). */
 struct act_delta {
@@ -113,6 +114,63 @@ struct act_state {
 };
 
 static struct act_state *act;           /* the loaded module's state */
+
+struct act_observer {
+    xs_activity_count_fn *count;    /* may be NULL */
+    xs_activity_day_fn   *day;      /* may be NULL */
+    void                 *ud;       /* borrowed */
+};
+
+/* Outside the module's state: observers may register before it loads. */
+static struct act_observer observers[ACT_OBSERVERS_MAX];
+static size_t nobservers;
+
+xs_rc
+xs_activity_observe(xs_activity_count_fn *count, xs_activity_day_fn *day,
+    void *ud)
+{
+    if (count == NULL && day == NULL)
+        return XS_EINVAL;
+    if (nobservers == ACT_OBSERVERS_MAX)
+        return XS_ELIMIT;
+    observers[nobservers++] = (struct act_observer){
+        .count = count, .day = day, .ud = ud,
+    };
+    return XS_OK;
+}
+
+void
+xs_activity_unobserve(xs_activity_count_fn *count, xs_activity_day_fn *day,
+    void *ud)
+{
+    size_t keep = 0;
+
+    for (size_t i = 0; i < nobservers; i++) {
+        if (observers[i].count != count || observers[i].day != day ||
+            observers[i].ud != ud)
+            observers[keep++] = observers[i];
+    }
+    nobservers = keep;
+}
+
+/* is_day: a new active day, else counter c grew by one. */
+static void
+act_notify(const char *bare, bool is_day, enum xs_act_counter c)
+{
+    /* A copy: an observer may unregister itself. */
+    struct act_observer copy[ACT_OBSERVERS_MAX];
+    size_t n = nobservers;
+
+    if (n == 0)
+        return;
+    memcpy(copy, observers, n * sizeof(copy[0]));
+    for (size_t i = 0; i < n; i++) {
+        if (is_day && copy[i].day != NULL)
+            copy[i].day(bare, copy[i].ud);
+        else if (!is_day && copy[i].count != NULL)
+            copy[i].count(bare, c, 1, copy[i].ud);
+    }
+}
 
 /* ---- time ---- */
 
@@ -305,6 +363,7 @@ act_count(struct act_rec *r, enum xs_act_counter c)
         return;
     r->pending.c[c]++;
     act_rec_dirty(r);
+    act_notify(r->bare, false, c);
 }
 
 static void
@@ -325,6 +384,7 @@ act_mark_day(struct act_rec *r)
         d->last_day = today;
     }
     act_rec_dirty(r);
+    act_notify(r->bare, true, XS_ACT__COUNT);
 }
 
 /* ---- writing batches, and reads that never overlap them ---- */

@@ -42,4 +42,22 @@ xs_rc xs_activity_get(const char *user, const char *host, xs_activity_cb *cb,
 /* Write what memory holds now, without waiting for the timer. */
 void  xs_activity_flush_soon(void);
 
+/*
+ * Observers of the counting itself (the reputation engine), called on the
+ * stanza path as it happens, before anything is written: count when
+ * counter c of the local account bare grew by n (1 today), day when bare
+ * became active on a UTC day not marked before in this process (after a
+ * restart, a day already stored may be reported again).  Either may be
+ * NULL.  Observers must not block; at most a few (XS_ELIMIT).  Register
+ * from a module's init, remove in its fini with the same arguments.
+ */
+typedef void xs_activity_count_fn(const char *bare, enum xs_act_counter c,
+    uint64_t n, void *ud);
+typedef void xs_activity_day_fn(const char *bare, void *ud);
+
+xs_rc xs_activity_observe(xs_activity_count_fn *count,
+          xs_activity_day_fn *day, void *ud);
+void  xs_activity_unobserve(xs_activity_count_fn *count,
+          xs_activity_day_fn *day, void *ud);
+
 #endif

@@ -103,6 +103,14 @@ struct blk_observer {
 static struct blk_observer observers[BLK_OBSERVERS_MAX];
 static size_t nobservers;
 
+struct blk_report_observer {
+    xs_blocking_report_fn *fn;
+    void                  *ud;      /* borrowed */
+};
+
+static struct blk_report_observer report_observers[BLK_OBSERVERS_MAX];
+static size_t nreport_observers;
+
 static uint64_t
 blk_hash(const char *s)
 {
@@ -448,6 +456,49 @@ blk_notify(const char *owner, bool is_block, const char *const *jids,
     memcpy(copy, observers, nc * sizeof(copy[0]));
     for (size_t i = 0; i < nc; i++)
         copy[i].fn(owner, is_block, jids, n, copy[i].ud);
+}
+
+xs_rc
+xs_blocking_report_observe(xs_blocking_report_fn *fn, void *ud)
+{
+    if (fn == NULL)
+        return XS_EINVAL;
+    if (nreport_observers == BLK_OBSERVERS_MAX)
+        return XS_ELIMIT;
+    report_observers[nreport_observers++] = (struct blk_report_observer){
+        .fn = fn, .ud = ud,
+    };
+    return XS_OK;
+}
+
+void
+xs_blocking_report_unobserve(xs_blocking_report_fn *fn, void *ud)
+{
+    size_t keep = 0;
+
+    for (size_t i = 0; i < nreport_observers; i++) {
+        if (report_observers[i].fn != fn || report_observers[i].ud != ud)
+            report_observers[keep++] = report_observers[i];
+    }
+    nreport_observers = keep;
+}
+
+static void
+blk_notify_reports(const char *owner, const struct xs_spam_report *reports,
+    size_t n)
+{
+    /* A copy: an observer may unregister itself. */
+    struct blk_report_observer copy[BLK_OBSERVERS_MAX];
+    size_t nc = nreport_observers;
+
+    if (n == 0 || nc == 0)
+        return;
+    memcpy(copy, report_observers, nc * sizeof(copy[0]));
+    for (size_t r = 0; r < n; r++) {
+        for (size_t i = 0; i < nc; i++)
+            copy[i].fn(owner, reports[r].reported, reports[r].reason,
+                copy[i].ud);
+    }
 }
 
 /* ---- module state and options ---- */
@@ -829,6 +880,7 @@ blk_op_apply(struct blk_owner *o, struct blk_op *op)
     if (!is_stale) {
         blk_notify(o->bare, op->kind == BLK_BLOCK,
             (const char *const *)changed, nchanged);
+        blk_notify_reports(o->bare, op->reports, op->nreports);
         blk_push(o, what, (const char *const *)op->jids, op->njids);
     }
     if (op->kind == BLK_UNBLOCK_ALL) {

@@ -58,6 +58,22 @@ typedef void xs_blocking_change_fn(const char *owner_bare, bool is_block,
 xs_rc xs_blocking_observe(xs_blocking_change_fn *fn, void *ud);
 void  xs_blocking_unobserve(xs_blocking_change_fn *fn, void *ud);
 
+/*
+ * Observers of committed XEP-0377 reports: called once per report, after
+ * the block that carries them is committed and after the change
+ * observers.  reporter_bare is the local account that reported,
+ * reported the prepared JID of the blocked item, reason "spam", "abuse"
+ * or the last ':'-separated part of the reason URI.  Not called for a
+ * block that failed, nor when the account was deleted meanwhile.  At
+ * most a few observers (XS_ELIMIT); register from a module's init,
+ * remove in its fini.
+ */
+typedef void xs_blocking_report_fn(const char *reporter_bare,
+    const char *reported, const char *reason, void *ud);
+
+xs_rc xs_blocking_report_observe(xs_blocking_report_fn *fn, void *ud);
+void  xs_blocking_report_unobserve(xs_blocking_report_fn *fn, void *ud);
+
 /* ---- Internal to the blocking module (blocking.c, report.c) and its
  * unit tests: these change memory only, never the database. ---- */
 

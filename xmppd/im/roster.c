@@ -58,6 +58,8 @@
 #define ROSTER_MAX_GROUPS_DEFAULT       64
 #define ROSTER_MAX_PENDING_DEFAULT      100
 
+#define ROSTER_OBSERVERS_MAX            8
+
 struct roster_limits {
     size_t max_items;           /* roster items (is_item) per account */
     size_t max_name;            /* bytes of an item's name */
@@ -975,6 +977,54 @@ op_decide(struct roster_user *ru, struct roster_op *op)
     return OP_WRITING;
 }
 
+/* ---- observers of subscription changes ---- */
+
+struct roster_observer {
+    xs_roster_change_fn *fn;
+    void                *ud;        /* borrowed */
+};
+
+static struct roster_observer observers[ROSTER_OBSERVERS_MAX];
+static size_t nobservers;
+
+xs_rc
+xs_roster_observe(xs_roster_change_fn *fn, void *ud)
+{
+    if (fn == NULL)
+        return XS_EINVAL;
+    if (nobservers == ROSTER_OBSERVERS_MAX)
+        return XS_ELIMIT;
+    observers[nobservers++] = (struct roster_observer){ .fn = fn, .ud = ud };
+    return XS_OK;
+}
+
+void
+xs_roster_unobserve(xs_roster_change_fn *fn, void *ud)
+{
+    size_t keep = 0;
+
+    for (size_t i = 0; i < nobservers; i++) {
+        if (observers[i].fn != fn || observers[i].ud != ud)
+            observers[keep++] = observers[i];
+    }
+    nobservers = keep;
+}
+
+static void
+roster_notify(const char *owner, const char *contact, enum xs_sub before,
+    enum xs_sub after)
+{
+    /* A copy: an observer may unregister itself. */
+    struct roster_observer copy[ROSTER_OBSERVERS_MAX];
+    size_t n = nobservers;
+
+    if (n == 0 || before == after)
+        return;
+    memcpy(copy, observers, n * sizeof(copy[0]));
+    for (size_t i = 0; i < n; i++)
+        copy[i].fn(owner, contact, before, after, copy[i].ud);
+}
+
 /* ---- completing (after the commit) ---- */
 
 static bool
@@ -1078,6 +1128,10 @@ op_complete(struct roster_user *ru, struct roster_op *op, bool stored)
         op->contact : "");
     const struct xs_roster_item *it = e != NULL && e->item.is_item ?
         &e->item : NULL;
+    /* The state this op committed (the op decided it in memory; no other
+     * op of this owner ran since).  Read now: what follows may route. */
+    enum xs_sub after = e != NULL ? e->item.sub : XS_SUB_NONE;
+    bool is_committed = op->kind != OP_IQ_GET && op->kind != OP_ADMIN_GET;
     struct xs_admin_call *call;
 
     switch (op->kind) {
@@ -1132,6 +1186,7 @@ op_complete(struct roster_user *ru, struct roster_op *op, bool stored)
         break;
     case OP_IN_SUB:
         if (!stored && !op->is_deleted) {
+            is_committed = false;
             roster_revert(ru, op);      /* blocked: as if never sent */
             xs_log(XS_LOG_DEBUG, "roster: request from a blocked sender "
                 "not stored to=%s", ru->bare);
@@ -1146,6 +1201,8 @@ op_complete(struct roster_user *ru, struct roster_op *op, bool stored)
         roster_sub_presence(ru, op);
         break;
     }
+    if (is_committed)
+        roster_notify(ru->bare, op->contact, op->prev.sub, after);
 }
 
 /* A write failed: answer its op, then forget the roster in memory. */

@@ -45,6 +45,23 @@ const struct xs_roster_item *xs_roster_item(const struct xs_roster *r,
  */
 bool xs_roster_is_contact(const char *owner_bare, const char *contact_bare);
 
+/*
+ * Observers of subscription changes (the reputation engine): called once
+ * a change of owner_bare's entry for contact_bare is committed, whenever
+ * its subscription state differs from before (a removed item: after is
+ * XS_SUB_NONE).  Each roster is its own: between two local accounts, the
+ * change on either side is reported by that side's own call.  Pending
+ * flags (ask_in, ask_out) alone do not call; read them from
+ * xs_roster_item().  At most a few observers (XS_ELIMIT); register from
+ * a module's init, remove in its fini.
+ */
+typedef void xs_roster_change_fn(const char *owner_bare,
+    const char *contact_bare, enum xs_sub before, enum xs_sub after,
+    void *ud);
+
+xs_rc xs_roster_observe(xs_roster_change_fn *fn, void *ud);
+void  xs_roster_unobserve(xs_roster_change_fn *fn, void *ud);
+
 /* ---- For the presence code of xmppd/im/ (presence.c) ---- */
 
 typedef void xs_roster_each_fn(const struct xs_roster_item *it, void *ud);

@@ -2,7 +2,9 @@
  * shaper, output limits, STARTTLS, close and reap. */
 #include "xmppd/net/stream.h"
 
+#include "xmppd/core/hooks.h"
 #include "xmppd/core/server.h"
+#include "xmppd/core/stats.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -16,6 +18,9 @@
 #define STREAM_FEED_CHUNK 4096
 /* How long a closing stream may take to flush its last bytes. */
 #define STREAM_CLOSE_GRACE_MS 2000
+/* At most one XS_EV_RATE_LIMITED per stream in this time: a shaped peer
+ * waits many times a second, and each wait is not new evidence. */
+#define STREAM_RATE_EVENT_MS 60000
 
 static struct xs_stream *reap_list;     /* borrowed links */
 static struct xs_stream *all_streams;   /* borrowed links: every stream */
@@ -26,6 +31,13 @@ static void stream_pump(struct xs_stream *st);
 static void stream_read_cb(struct bufferevent *bev, void *arg);
 static void stream_write_cb(struct bufferevent *bev, void *arg);
 static void stream_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* Which of the core's counters this stream bumps. */
+static enum xs_stats_stream
+stream_stats_kind(const struct xs_stream *st)
+{
+    return st->ops->is_s2s ? XS_STATS_S2S : XS_STATS_C2S;
+}
 
 /* " remote=<peer>" for log lines, or "" when the owner names no peer. */
 static const char *
@@ -165,6 +177,8 @@ void
 xs_stream_fini(struct xs_stream *st)
 {
     xs_stream_detach(st);
+    xs_free(st->subject);
+    st->subject = NULL;
     if (st->pump_ev != NULL)
         event_free(st->pump_ev);
     if (st->timer_ev != NULL)
@@ -293,6 +307,13 @@ xs_stream_set_shaper(struct xs_stream *st, const struct xs_shaper *shaper)
         st->shaper_tokens = (double)shaper->burst_size;
         st->shaper_ms = xs_now_ms();
     }
+}
+
+void
+xs_stream_set_subject(struct xs_stream *st, const char *subject)
+{
+    xs_free(st->subject);
+    st->subject = subject != NULL ? xs_strdup(subject) : NULL;
 }
 
 void
@@ -427,6 +448,26 @@ stream_handle(struct xs_stream *st, struct xs_xml_ev *ev)
 }
 
 /*
+ * A wait begins: counted always, reported (XS_EV_RATE_LIMITED) only about
+ * a peer that proved who it is, and at most once a minute per stream.
+ */
+static void
+stream_shaper_waits(struct xs_stream *st, uint64_t now)
+{
+    struct xs_ev_rate_limited ev;
+
+    xs_core_stats.rate_limited[stream_stats_kind(st)]++;
+    if (st->subject == NULL || (st->rate_event_ms != 0 &&
+        now - st->rate_event_ms < STREAM_RATE_EVENT_MS))
+        return;
+    st->rate_event_ms = now;
+    ev = (struct xs_ev_rate_limited){
+        .subject = st->subject, .is_s2s = st->ops->is_s2s, .what = "shaper",
+    };
+    xs_event_fire(XS_EV_RATE_LIMITED, &ev);
+}
+
+/*
  * Token bucket on input bytes (ejabberd's shapers): returns how many bytes
  * may be read now, or 0 after scheduling the pump for when the bucket has
  * refilled (reading stays off meanwhile).
@@ -452,6 +493,7 @@ stream_shaper_allow(struct xs_stream *st, size_t want)
     tv.tv_usec = (suseconds_t)((uint64_t)wait_ms % 1000u) * 1000;
     bufferevent_disable(st->bev, EV_READ);
     event_add(st->pump_ev, &tv);
+    stream_shaper_waits(st, now);
     return 0;
 }
 
@@ -508,7 +550,7 @@ stream_pump(struct xs_stream *st)
             while (!st->is_closing && st->pause == 0 && st->xml == x &&
                 xs_xml_pop(x, &ev))
                 stream_handle(st, &ev);
-            xs_stream_close(st, err, NULL);
+            xs_stream_close_misbehaved(st, err, NULL);
             return;
         }
     }
@@ -587,6 +629,7 @@ stream_write_goodbye(struct xs_stream *st, enum xs_stream_err err,
 
         evbuffer_add(out, e, strlen(e));
         xs_free(e);
+        xs_core_stats.stream_errors[stream_stats_kind(st)]++;
     }
     evbuffer_add(out, "</stream:stream>", 16);
 }
@@ -625,4 +668,19 @@ xs_stream_close(struct xs_stream *st, enum xs_stream_err err,
     bufferevent_set_timeouts(st->bev, NULL, NULL);
     event_del(st->timer_ev);
     event_add(st->timer_ev, &tv);
+}
+
+void
+xs_stream_close_misbehaved(struct xs_stream *st, enum xs_stream_err err,
+    const char *text)
+{
+    if (!st->is_closing && st->ops->is_s2s && st->subject != NULL &&
+        err != XS_STERR_NONE) {
+        struct xs_ev_s2s_misbehaved ev = {
+            .domain = st->subject, .reason = xs_stream_err_name(err),
+        };
+
+        xs_event_fire(XS_EV_S2S_MISBEHAVED, &ev);
+    }
+    xs_stream_close(st, err, text);
 }

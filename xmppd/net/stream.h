@@ -75,6 +75,9 @@ struct xs_stream_ops {
     const char *(*peer_name)(const struct xs_stream *st);
     /* The stream error for an idle timeout (bufferevent read/write). */
     enum xs_stream_err idle_err;
+    /* Server to server: the core's counters (xs_core_stats) and events
+     * say which kind of stream this is. */
+    bool  is_s2s;
 };
 
 struct xs_stream {
@@ -105,6 +108,11 @@ struct xs_stream {
     struct event            *idle_ev;   /* owned: idle check, or NULL */
     bool                     is_reaping;        /* on the reap list */
     bool                     is_listed;         /* in the all-list */
+    char                    *subject;   /* owned: who the peer proved to
+                                           be (xs_stream_set_subject);
+                                           NULL: nobody yet */
+    uint64_t                 rate_event_ms;     /* last RATE_LIMITED
+                                                   event; 0: none */
     struct xs_stream        *all_prev, *all_next;  /* borrowed: every
                                            stream not yet freed */
 };
@@ -140,6 +148,14 @@ void  xs_stream_set_deadline(struct xs_stream *st, int seconds);
  * stream we only write to, once nothing is written. */
 void  xs_stream_set_idle(struct xs_stream *st, int seconds);
 
+/*
+ * Who the peer has proved to be: the bound account's bare JID (c2s) or
+ * the first authenticated remote domain (s2s).  From then on, a shaper
+ * wait fires XS_EV_RATE_LIMITED and xs_stream_close_misbehaved() fires
+ * XS_EV_S2S_MISBEHAVED about it.  subject is copied.
+ */
+void  xs_stream_set_subject(struct xs_stream *st, const char *subject);
+
 void  xs_stream_pause(struct xs_stream *st);
 void  xs_stream_resume(struct xs_stream *st);
 
@@ -154,6 +170,15 @@ void  xs_stream_check_output(struct xs_stream *st, size_t soft_limit,
  * and from inside the stream's own callbacks.
  */
 void  xs_stream_close(struct xs_stream *st, enum xs_stream_err err,
+          const char *text);
+/*
+ * xs_stream_close() for a stream error caused by what the peer sent (bad
+ * XML, a stanza it may not send).  On an s2s stream with a subject, that
+ * is evidence against the authenticated domain: XS_EV_S2S_MISBEHAVED,
+ * then the close.  Before authentication it is a plain close (see
+ * hooks.h on why).
+ */
+void  xs_stream_close_misbehaved(struct xs_stream *st, enum xs_stream_err err,
           const char *text);
 /* Reap without a goodbye (a stream that never got going). */
 void  xs_stream_reap_later(struct xs_stream *st);

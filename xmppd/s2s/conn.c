@@ -7,6 +7,7 @@
  */
 #include "xmppd/s2s/s2s_int.h"
 
+#include "xmppd/core/stats.h"
 #include "xmppd/net/dns.h"
 #include "xmppd/s2s/dialback.h"
 #include "xmppd/net/tls.h"
@@ -365,6 +366,7 @@ s2s_conn_send_stanza(struct s2s_conn *c, struct xs_stanza *st)
     }
     conn_serialize(st->el, bufferevent_get_output(c->st.bev));
     c->stanzas_out++;
+    xs_core_stats.stanzas_out[XS_STATS_S2S]++;
     xs_stanza_unref(st);
     conn_check_output(c);
 }
@@ -373,6 +375,13 @@ void
 s2s_conn_close(struct s2s_conn *c, enum xs_stream_err err, const char *text)
 {
     xs_stream_close(&c->st, err, text);
+}
+
+void
+s2s_conn_close_misbehaved(struct s2s_conn *c, enum xs_stream_err err,
+    const char *text)
+{
+    xs_stream_close_misbehaved(&c->st, err, text);
 }
 
 /* Nothing may be written before the connection is up. */
@@ -479,6 +488,7 @@ static const struct xs_stream_ops conn_ops = {
     .on_connect_failed = conn_on_connect_failed,
     .peer_name = conn_peer_name,
     .idle_err = XS_STERR_NONE,
+    .is_s2s = true,
 };
 
 xs_rc

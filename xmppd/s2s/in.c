@@ -6,6 +6,7 @@
 #include "xmppd/s2s/s2s_int.h"
 #include "xmppd/s2s/blocklist.h"
 
+#include "xmppd/core/stats.h"
 #include "xmppd/router.h"
 #include "xmppd/s2s/dialback.h"
 
@@ -118,18 +119,20 @@ s2s_in_on_open(struct s2s_conn *c, struct xs_elem *el)
         c->remote = peer;
         peer = NULL;
     }
+    /* A bad header after SASL EXTERNAL (the restarted stream) is the
+     * authenticated peer's doing; before, the close says nothing. */
     if (ns == NULL || strcmp(ns, XS_NS_SERVER) != 0) {
-        s2s_conn_close(c, XS_STERR_INVALID_NAMESPACE, NULL);
+        s2s_conn_close_misbehaved(c, XS_STERR_INVALID_NAMESPACE, NULL);
         goto done;
     }
     if (c->local == NULL) {
         xs_slog(c, XS_LOG_INFO, "s2s: stream to unknown host ip=%s",
             c->peer_ip);
-        s2s_conn_close(c, XS_STERR_HOST_UNKNOWN, NULL);
+        s2s_conn_close_misbehaved(c, XS_STERR_HOST_UNKNOWN, NULL);
         goto done;
     }
     if (version == NULL || strncmp(version, "1.", 2) != 0) {
-        s2s_conn_close(c, XS_STERR_UNSUPPORTED_VERSION, NULL);
+        s2s_conn_close_misbehaved(c, XS_STERR_UNSUPPORTED_VERSION, NULL);
         goto done;
     }
     hdr = s2s_conn_header(c);
@@ -188,6 +191,8 @@ in_pair_add(struct s2s_conn *c, const char *remote, const char *local,
             xs_free(c->remote);
             c->remote = xs_strdup(remote);
         }
+        /* Only now may the stream's faults count against a domain. */
+        xs_stream_set_subject(&c->st, remote);
     }
     xs_slog(c, XS_LOG_INFO, "s2s: inbound authenticated remote=%s local=%s "
         "auth=%s bidi=%s ip=%s", remote, local,
@@ -209,13 +214,14 @@ in_bidi(struct s2s_conn *c, struct xs_elem *el)
     xs_elem_free(el);
     if (!xs_server()->conf->s2s_bidi) {
         /* Not offered: as for any element we do not know. */
-        s2s_conn_close(c, XS_STERR_UNSUPPORTED_STANZA_TYPE, NULL);
+        s2s_conn_close_misbehaved(c, XS_STERR_UNSUPPORTED_STANZA_TYPE,
+            NULL);
         return;
     }
     if (c->npairs > 0 || c->is_sasl_done) {
         /* Pairs authenticated before would have been one-way: the peer
          * and we would disagree about them. */
-        s2s_conn_close(c, XS_STERR_POLICY_VIOLATION,
+        s2s_conn_close_misbehaved(c, XS_STERR_POLICY_VIOLATION,
             "bidi after authentication");
         return;
     }
@@ -440,7 +446,8 @@ s2s_in_dialback(struct s2s_conn *c, struct xs_elem *el)
     if (type != NULL || from_s == NULL || to_s == NULL ||
         xs_jid_domainprep(from_s, &from) != XS_OK ||
         xs_jid_domainprep(to_s, &to) != XS_OK) {
-        s2s_conn_close(c, XS_STERR_INVALID_XML, "bad dialback element");
+        s2s_conn_close_misbehaved(c, XS_STERR_INVALID_XML,
+            "bad dialback element");
         goto done;
     }
     key = xs_elem_text(el);
@@ -454,7 +461,8 @@ s2s_in_dialback(struct s2s_conn *c, struct xs_elem *el)
     else if (strcmp(el->name, "verify") == 0 && id != NULL)
         in_db_verify(c, from, to, id, key);
     else
-        s2s_conn_close(c, XS_STERR_UNSUPPORTED_STANZA_TYPE, NULL);
+        s2s_conn_close_misbehaved(c, XS_STERR_UNSUPPORTED_STANZA_TYPE,
+            NULL);
 done:
     xs_free(from);
     xs_free(to);
@@ -502,22 +510,23 @@ s2s_in_stanza(struct s2s_conn *c, struct xs_elem *el)
         !in_pair_find(c, from->domain, NULL)) {
         xs_slog(c, XS_LOG_NOTICE, "s2s: invalid from=%s remote=%s ip=%s",
             from_s ? from_s : "(none)", c->remote, c->peer_ip);
-        s2s_conn_close(c, XS_STERR_INVALID_FROM, NULL);
+        s2s_conn_close_misbehaved(c, XS_STERR_INVALID_FROM, NULL);
         goto fail;
     }
     if (to_s == NULL || xs_jid_new(to_s, &to) != XS_OK) {
         xs_slog(c, XS_LOG_NOTICE, "s2s: bad to remote=%s", c->remote);
-        s2s_conn_close(c, XS_STERR_IMPROPER_ADDRESSING, NULL);
+        s2s_conn_close_misbehaved(c, XS_STERR_IMPROPER_ADDRESSING, NULL);
         goto fail;
     }
     if (!xs_conf_is_local_host(xs_server()->conf, to->domain)) {
         xs_slog(c, XS_LOG_NOTICE, "s2s: stanza to foreign host to=%s "
             "remote=%s", to->domain, c->remote);
-        s2s_conn_close(c, XS_STERR_HOST_UNKNOWN, NULL);
+        s2s_conn_close_misbehaved(c, XS_STERR_HOST_UNKNOWN, NULL);
         goto fail;
     }
     if (!in_pair_find(c, from->domain, to->domain)) {
-        s2s_conn_close(c, XS_STERR_INVALID_FROM, "pair not authenticated");
+        s2s_conn_close_misbehaved(c, XS_STERR_INVALID_FROM,
+            "pair not authenticated");
         goto fail;
     }
     in_normalize_ns(el);
@@ -525,10 +534,12 @@ s2s_in_stanza(struct s2s_conn *c, struct xs_elem *el)
     el = NULL;
     if (st->kind == XS_K_NONE) {
         xs_stanza_unref(st);
-        s2s_conn_close(c, XS_STERR_UNSUPPORTED_STANZA_TYPE, NULL);
+        s2s_conn_close_misbehaved(c, XS_STERR_UNSUPPORTED_STANZA_TYPE,
+            NULL);
         goto fail;
     }
     c->stanzas_in++;
+    xs_core_stats.stanzas_in[XS_STATS_S2S]++;
     xs_router_from_remote(st, from, to);    /* takes all three */
     return;
 fail:
@@ -572,5 +583,5 @@ s2s_in_on_elem(struct s2s_conn *c, struct xs_elem *el)
         return;
     }
     xs_elem_free(el);
-    s2s_conn_close(c, XS_STERR_UNSUPPORTED_STANZA_TYPE, NULL);
+    s2s_conn_close_misbehaved(c, XS_STERR_UNSUPPORTED_STANZA_TYPE, NULL);
 }

@@ -393,6 +393,10 @@ out_authenticated(struct s2s_conn *c, enum xs_s2s_auth how)
     c->auth = how;
     c->state = S2S_OPEN;
     s2s_conn_idle_timer(c);
+    /* The domain we reached through its own DNS (and, with EXTERNAL,
+     * named by its certificate): the trust dialback gives an inbound
+     * stream.  What it sends from now on may count against it. */
+    xs_stream_set_subject(&c->st, c->remote);
     xs_slog(c, XS_LOG_INFO, "s2s: outbound authenticated local=%s "
         "remote=%s auth=%s bidi=%s", c->local, c->remote,
         how == XS_S2S_AUTH_EXTERNAL ? "EXTERNAL" : "dialback",
@@ -569,7 +573,8 @@ s2s_out_on_elem(struct s2s_conn *c, struct xs_elem *el)
         /* Nothing else may come (stanzas only on bidi streams). */
         xs_slog(c, XS_LOG_INFO, "s2s: unexpected <%s/> from remote=%s",
             el->name, c->remote);
-        s2s_conn_close(c, XS_STERR_UNSUPPORTED_STANZA_TYPE, NULL);
+        s2s_conn_close_misbehaved(c, XS_STERR_UNSUPPORTED_STANZA_TYPE,
+            NULL);
     }
     xs_elem_free(el);
 }

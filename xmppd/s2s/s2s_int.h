@@ -110,6 +110,11 @@ void  s2s_conn_write(struct s2s_conn *c, const char *xml, size_t len);
 void  s2s_conn_send_stanza(struct s2s_conn *c, struct xs_stanza *st);
 void  s2s_conn_close(struct s2s_conn *c, enum xs_stream_err err,
           const char *text);
+/* Close for what the peer sent: once its domain has authenticated (the
+ * stream's subject), XS_EV_S2S_MISBEHAVED about it first.  Not for our
+ * own reasons (access policy, shutdown, limits on our side). */
+void  s2s_conn_close_misbehaved(struct s2s_conn *c, enum xs_stream_err err,
+          const char *text);
 /* The header we send (caller frees). */
 char *s2s_conn_header(const struct s2s_conn *c);
 /* Whether the peer's certificate chains to s2s_cafile and names domain. */
