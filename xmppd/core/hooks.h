@@ -86,6 +86,11 @@ enum xs_event {
                                after the account is committed */
     XS_EV_RATE_LIMITED,     /* arg: const struct xs_ev_rate_limited * */
     XS_EV_S2S_MISBEHAVED,   /* arg: const struct xs_ev_s2s_misbehaved * */
+    XS_EV_SERVER_DRAINING,  /* arg: NULL.  Shutting down: every client
+                               session is closed; write what is held
+                               behind (batches) now.  A module that needs
+                               time calls xs_shutdown_hold() here and
+                               xs_shutdown_release() when done (server.h) */
     XS_EV__COUNT
 };
 

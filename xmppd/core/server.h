@@ -38,4 +38,17 @@ struct xs_server *xs_server(void);
 void xs_startup_hold(void);
 void xs_startup_release(bool is_ok);
 
+/*
+ * Shutdown drain: on SIGTERM the listeners stop and every session closes;
+ * then XS_EV_SERVER_DRAINING fires, and a module with write-behind state
+ * (activity counters, reputation evidence) calls xs_shutdown_hold() from
+ * its handler and xs_shutdown_release() once PostgreSQL has committed
+ * it.  The loop ends when every hold is released, or after
+ * XS_SHUTDOWN_DRAIN_MS whatever is left (logged), so a dead database
+ * never keeps the process from exiting.
+ */
+#define XS_SHUTDOWN_DRAIN_MS 5000
+void xs_shutdown_hold(void);
+void xs_shutdown_release(void);
+
 #endif

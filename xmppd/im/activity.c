@@ -106,6 +106,7 @@ struct act_state {
     struct act_rec   *dirty;            /* borrowed: records with deltas */
     struct act_batch *batch;            /* owned: in flight, or NULL */
     bool              is_flush_wanted;  /* waiting for reads to end */
+    bool              is_draining;      /* holds the shutdown (server.h) */
     bool              is_full_logged;
     struct act_read  *reading;          /* owned: reads in flight */
     size_t            nreading;
@@ -390,6 +391,7 @@ act_mark_day(struct act_rec *r)
 /* ---- writing batches, and reads that never overlap them ---- */
 
 static void act_flush_start(void);
+static void act_drain_done(void);
 
 static void
 act_read_done(xs_rc rc, const struct xs_activity *db, void *udata)
@@ -533,9 +535,22 @@ act_batch_done(xs_rc rc, void *udata)
     if (act->dirty != NULL && rc == XS_OK &&
         (is_full || xs_server()->is_stopping)) {
         act_flush_start();      /* more than one batch's worth */
-        return;
+        if (act->batch != NULL)
+            return;
     }
     act_reads_release();
+    act_drain_done();
+}
+
+/* The shutdown waited for our last batch: it is written (or failed,
+ * logged: what failed is lost, there is no later write). */
+static void
+act_drain_done(void)
+{
+    if (act->is_draining && act->batch == NULL) {
+        act->is_draining = false;
+        xs_shutdown_release();
+    }
 }
 
 static void
@@ -590,6 +605,7 @@ act_flush_start(void)
         act_batch_settle(b, false);
         act_batch_free(b);
         act_reads_release();
+        act_drain_done();
         return;
     }
     act->batch = b;
@@ -822,6 +838,22 @@ act_logout_status(const struct xs_session *s)
     return text;
 }
 
+/* Shutting down, every session closed: write what is counted now and
+ * hold the exit until it is committed. */
+static void
+act_on_draining(enum xs_event ev, void *arg, void *state)
+{
+    (void)ev, (void)arg, (void)state;
+    if (act == NULL || (act->dirty == NULL && act->batch == NULL))
+        return;
+    act->is_draining = true;
+    xs_shutdown_hold();
+    if (act->batch == NULL)
+        act_flush_start();
+    if (act->batch == NULL && !act->is_flush_wanted)
+        act_drain_done();   /* could not even queue it */
+}
+
 static void
 act_on_closed(enum xs_event ev, void *arg, void *state)
 {
@@ -1016,6 +1048,7 @@ static const struct xs_hook_spec act_hooks[] = {
 static const struct xs_event_spec act_events[] = {
     { XS_EV_SESSION_BOUND, act_on_bound },
     { XS_EV_SESSION_CLOSED, act_on_closed },
+    { XS_EV_SERVER_DRAINING, act_on_draining },
     { XS_EV_USER_DELETED, act_on_user_deleted },
     { 0 }
 };
