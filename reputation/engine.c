@@ -21,6 +21,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define REP_DAY_S           86400
 #define REP_HOUR_S          3600
@@ -850,9 +851,16 @@ rep_compute(struct xs_rep *r, const struct rep_subj *s, int64_t now,
         if (pin->expires != 0)
             until = rep_min64(until, pin->expires);
         if (L != NULL) {
+            char when[32] = "";
+            time_t t = (time_t)pin->expires;
+            struct tm tm;
+
+            /* Operators read RFC 3339, not epoch seconds. */
+            if (pin->expires != 0 && gmtime_r(&t, &tm) != NULL)
+                (void)strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+                    &tm);
             char *note = pin->expires != 0
-                ? xs_asprintf("%s; expires %lld", pin->reason,
-                    (long long)pin->expires)
+                ? xs_asprintf("%s; expires %s", pin->reason, when)
                 : xs_asprintf("%s; never expires", pin->reason);
 
             rep_line(L, "pin", "admin", pin->set_by, pin->score,

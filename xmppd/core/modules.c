@@ -13,6 +13,7 @@ extern const struct xs_module xs_mod_activity;
 extern const struct xs_module xs_mod_offline;
 extern const struct xs_module xs_mod_blocking;
 extern const struct xs_module xs_mod_s2s_block;
+extern const struct xs_module xs_mod_reputation;
 
 const struct xs_module *const xs_modules[] = {
     &xs_mod_presence,
@@ -27,5 +28,6 @@ const struct xs_module *const xs_modules[] = {
     &xs_mod_offline,
     &xs_mod_blocking,
     &xs_mod_s2s_block,
+    &xs_mod_reputation,
     NULL
 };
