@@ -307,7 +307,7 @@ class Instance:
     `server` or for a test that needs another configuration (start_xmppd).
     """
 
-    def __init__(self, extra_yaml="", domain=DOMAIN, s2s_port=0):
+    def __init__(self, extra_yaml="", domain=DOMAIN, s2s_port=0, args=()):
         srv = Server()
         srv.domain = domain
         srv.s2s_port = s2s_port
@@ -323,6 +323,8 @@ class Instance:
         srv.c2s_port, srv.admin_port, srv.c2s_policy_port = free_ports(3)
         srv.instance = self
         self.srv = srv
+        # More command-line flags for xmppd (e.g. "--test-clock").
+        self.args = [str(a) for a in args]
         self.pg_started = False
         self.logf = None
         self.sanitizer_report = ""
@@ -353,7 +355,7 @@ class Instance:
         srv = self.srv
         self.logf = open(srv.log, "ab")
         srv.proc = subprocess.Popen(
-            [XMPPD, "--config", srv.config], cwd=srv.dir,
+            [XMPPD, "--config", srv.config] + self.args, cwd=srv.dir,
             stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf)
         wait_ready(srv)
         return srv
@@ -440,7 +442,9 @@ def server():
 def start_xmppd():
     """Start extra private servers for one test: start_xmppd(extra_yaml)
     returns a running Server whose config has extra_yaml appended (e.g.
-    "modules:\n  mod_vcard: {search: true}\n"); srv.instance.restart()
+    "modules:\n  mod_vcard: {search: true}\n"); args=[...] passes more
+    command-line flags to xmppd (e.g. ["--test-clock"]), kept across
+    restarts; domain= and s2s_port= as Instance; srv.instance.restart()
     and .restart(kill=True) restart it on the same database.  Everything
     is stopped at the end of the test."""
     if os.environ.get("XMPPD_TEST_EXTERNAL"):
