@@ -2,7 +2,6 @@
  * main.c: start xmppd: configuration, TLS, database and migrations,
  * modules, listeners; then the one event loop until SIGTERM or SIGINT.
  */
-#include "xmppd/core/hooks.h"
 #include "xmppd/core/server.h"
 
 #include "db/migrate.h"
@@ -26,10 +25,6 @@
 
 static struct xs_server server;
 static int exit_code;
-/* Shutdown drain (server.h): holds of modules still writing. */
-static unsigned shutdown_holds;
-static bool is_draining;
-static struct event *drain_ev;
 static unsigned startup_holds;
 static bool is_serving;
 static struct event *sig_term_ev, *sig_int_ev;
@@ -85,51 +80,18 @@ main_base_new(void)
     return base;
 }
 
+/* Every session is closed: what they did is counted; the modules write
+ * it out (core/drain.c), then the loop ends. */
 static void
-main_drain_expired(evutil_socket_t fd, short what, void *arg)
+main_drained(void)
 {
-    (void)fd, (void)what, (void)arg;
-    xs_log(XS_LOG_WARN, "shutdown: %u module(s) still writing after %d ms: "
-        "exiting without them", shutdown_holds, XS_SHUTDOWN_DRAIN_MS);
     event_base_loopexit(server.base, NULL);
 }
 
 static void
-main_drain_maybe_done(void)
-{
-    if (is_draining && shutdown_holds == 0)
-        event_base_loopexit(server.base, NULL);
-}
-
-/* Every session is closed: what they did is counted, the modules write it
- * out (XS_EV_SERVER_DRAINING), and the loop ends once they are done. */
-static void
 main_stopped(void)
 {
-    struct timeval tv = {
-        XS_SHUTDOWN_DRAIN_MS / 1000, (XS_SHUTDOWN_DRAIN_MS % 1000) * 1000
-    };
-
-    drain_ev = evtimer_new(server.base, main_drain_expired, NULL);
-    if (drain_ev != NULL)
-        evtimer_add(drain_ev, &tv);
-    xs_event_fire(XS_EV_SERVER_DRAINING, NULL);
-    is_draining = true;
-    main_drain_maybe_done();
-}
-
-void
-xs_shutdown_hold(void)
-{
-    shutdown_holds++;
-}
-
-void
-xs_shutdown_release(void)
-{
-    xs_assert(shutdown_holds > 0);
-    shutdown_holds--;
-    main_drain_maybe_done();
+    xs_shutdown_drain(server.base, main_drained);
 }
 
 static void
@@ -357,8 +319,7 @@ main(int argc, char **argv)
     pgq_free(server.db);
     event_free(sig_term_ev);
     event_free(sig_int_ev);
-    if (drain_ev != NULL)
-        event_free(drain_ev);
+    xs_shutdown_drain_free();
     if (migrate_retry_ev != NULL)
         event_free(migrate_retry_ev);
     SSL_CTX_free(server.tls);

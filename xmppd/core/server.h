@@ -50,5 +50,10 @@ void xs_startup_release(bool is_ok);
 #define XS_SHUTDOWN_DRAIN_MS 5000
 void xs_shutdown_hold(void);
 void xs_shutdown_release(void);
+/* main.c: fire XS_EV_SERVER_DRAINING on base and call done (once) when
+ * every hold is released or the time is up; free what it made after the
+ * loop ended. */
+void xs_shutdown_drain(struct event_base *base, void (*done)(void));
+void xs_shutdown_drain_free(void);
 
 #endif
