@@ -59,8 +59,12 @@ xs_iq_dispatch(struct xs_stanza_ctx *ctx, enum xs_iq_target target)
         type = XS_IQ_GET;
     else if (xs_stanza_type_is(ctx->st, "set"))
         type = XS_IQ_SET;
-    else
-        return XS_DROP;     /* results and errors to us end here */
+    else {
+        /* Results and errors to us: an answer to one of our requests,
+         * or nothing anyone waits for. */
+        (void)xs_iq_request_answer(ctx);
+        return XS_DROP;
+    }
 
     /* RFC 6120 8.2.3: a get or set has exactly one payload child. */
     payload = xs_elem_first_elem(ctx->st->el);

@@ -43,4 +43,31 @@ void  xs_iq_remove_owner(const struct xs_module *owner);
 enum xs_verdict xs_iq_dispatch(struct xs_stanza_ctx *ctx,
                     enum xs_iq_target target);
 
+/*
+ * Server-originated requests (iq_request.c): the server asks another
+ * entity (a peer server's key discovery, say) and gets the answer back.
+ * The request goes out through the router from `from` (one of our
+ * domains) with a fresh random id; the answer is the result or error
+ * whose id matches, from the entity asked (`to`), to `from`.  cb runs
+ * exactly once, later, from the loop: XS_OK with the result, XS_EIO with
+ * the error stanza, or XS_ETIMEOUT (answer NULL) when nothing matching
+ * came within timeout_ms (an unroutable request bounces back as an error
+ * or times out).  payload is taken.  *handle (may be NULL) names the
+ * request for xs_iq_request_cancel.
+ */
+typedef void xs_iq_answer_fn(xs_rc rc, const struct xs_stanza *answer,
+    void *ud);
+xs_rc xs_iq_request(const char *from, const char *to, const char *type,
+          struct xs_elem *payload, uint64_t timeout_ms, xs_iq_answer_fn *cb,
+          void *ud, uint64_t *handle);
+/* The request's cb will not run (its owner is going away). */
+void  xs_iq_request_cancel(uint64_t handle);
+/* Called by xs_iq_dispatch for results and errors to a host: true when
+ * the stanza answered one of our requests (consumed: cb ran). */
+bool  xs_iq_request_answer(const struct xs_stanza_ctx *ctx);
+/* Requests still waiting (metrics, tests). */
+size_t xs_iq_requests_pending(void);
+/* At exit, after the modules unloaded: forget the rest, no callbacks. */
+void   xs_iq_requests_free(void);
+
 #endif

@@ -9,6 +9,7 @@
 #include "xmppd/admin/admin_http.h"
 #include "xmppd/admin/metrics.h"
 #include "xmppd/c2s/session.h"
+#include "xmppd/core/iq.h"
 #include "xmppd/core/module.h"
 #include "xmppd/core/workers.h"
 #include "xmppd/net/listener.h"
@@ -316,6 +317,7 @@ main(int argc, char **argv)
      * modules they belong to are still loaded. */
     pgq_close(server.db);
     xs_modules_unload_all();
+    xs_iq_requests_free();
     pgq_free(server.db);
     event_free(sig_term_ev);
     event_free(sig_int_ev);

@@ -102,6 +102,7 @@ xs_rc_str(xs_rc rc)
     case XS_ENOTFOUND: return "not found";
     case XS_EEXIST:    return "already exists";
     case XS_EAUTH:     return "authentication failed";
+    case XS_ETIMEOUT:  return "timed out";
     }
     return "unknown status";
 }

@@ -20,6 +20,7 @@ typedef enum xs_rc {
     XS_ENOTFOUND = -5,
     XS_EEXIST    = -6,      /* already there (an account, a row) */
     XS_EAUTH     = -7,      /* authentication failed */
+    XS_ETIMEOUT  = -8,      /* no answer in time */
 } xs_rc;
 
 const char *xs_rc_str(xs_rc rc);
