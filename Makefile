@@ -21,10 +21,15 @@ LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:%.c=$(BUILD)/%)
 BENCH_SRCS = $(sort $(wildcard tests/bench/*.c))
+# Issue 5's reputation benches: one program per file, not part of loadgen.
+REP_BENCH_SRCS = $(sort $(wildcard tests/bench/rep/*.c))
+REP_BENCH_BINS = $(REP_BENCH_SRCS:%.c=$(BUILD)/%)
+# The load generator's client pieces (login, TLS, SCRAM), for evgen.
+LG_CLIENT_SRCS = tests/bench/client.c tests/bench/batch.c tests/bench/stats.c
 MIGRATIONS = $(sort $(wildcard db/migrations/*.sql))
 
 .PHONY: all run test check check-unit check-integration check-interop \
-        bench asan fuzz deps format format-check clean
+        bench bench-rep asan fuzz deps format format-check clean
 
 all: $(BUILD)/xmppd $(BUILD)/xmppctl
 
@@ -60,6 +65,16 @@ $(BUILD)/tests/bench/loadgen: $(BENCH_SRCS) $(BUILD)/libxmppd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $(BENCH_SRCS) $(BUILD)/libxmppd.a $(LDLIBS_ALL) -lm
 
+$(BUILD)/tests/bench/rep/%: tests/bench/rep/%.c $(BUILD)/libxmppd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libxmppd.a $(LDLIBS_ALL) -lm
+
+$(BUILD)/tests/bench/rep/evgen: tests/bench/rep/evgen.c $(LG_CLIENT_SRCS) \
+        tests/bench/loadgen.h $(BUILD)/libxmppd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LG_CLIENT_SRCS) $(BUILD)/libxmppd.a \
+	    $(LDLIBS_ALL) -lm
+
 # make run: install what is missing, build, start the private PostgreSQL
 # and xmppd on 127.0.0.1:5222 in the foreground.
 run:
@@ -83,8 +98,13 @@ check-integration: all
 check-interop: all
 	XMPPD_BUILD=$(BUILD) tests/run-interop.sh
 
-bench: all $(BUILD)/tests/bench/loadgen
+bench: all $(BUILD)/tests/bench/loadgen $(REP_BENCH_BINS)
 	tests/bench/run.sh
+	tests/bench/rep.sh
+
+# Issue 5's reputation benches alone (tests/bench/README.md).
+bench-rep: all $(BUILD)/tests/bench/loadgen $(REP_BENCH_BINS)
+	tests/bench/rep.sh
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" \
