@@ -62,9 +62,10 @@ xs_rc xs_iq_request(const char *from, const char *to, const char *type,
           void *ud, uint64_t *handle);
 /* The request's cb will not run (its owner is going away). */
 void  xs_iq_request_cancel(uint64_t handle);
-/* Called by xs_iq_dispatch for results and errors to a host: true when
- * the stanza answered one of our requests (consumed: cb ran). */
+/* For results and errors to a host (xs_iq_dispatch, once a request was
+ * made): true when the stanza answered one of our requests (cb ran). */
 bool  xs_iq_request_answer(const struct xs_stanza_ctx *ctx);
+void  xs_iq_set_answer_matcher(bool (*fn)(const struct xs_stanza_ctx *ctx));
 /* Requests still waiting (metrics, tests). */
 size_t xs_iq_requests_pending(void);
 /* At exit, after the modules unloaded: forget the rest, no callbacks. */

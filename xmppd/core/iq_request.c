@@ -93,6 +93,7 @@ xs_iq_request(const char *from, const char *to, const char *type,
         xs_elem_free(payload);
         return XS_ELIMIT;
     }
+    xs_iq_set_answer_matcher(xs_iq_request_answer);
     r = xs_calloc(1, sizeof(*r));
     if (xs_jid_new(from, &r->from) != XS_OK ||
         xs_jid_new(to, &r->to) != XS_OK) {
