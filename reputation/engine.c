@@ -14,9 +14,18 @@
  * was computed against; a domain bumps its generation whenever its score
  * changes, so a lookup costs a probe and a few compares, and a change to
  * a domain reaches every JID of it at their next lookup.
+ *
+ * The domain's share of its JIDs' evidence is kept as they change (struct
+ * rep_dsum), not summed over them at each computation: a flood of
+ * requests from many accounts of one domain adds an item about a new JID
+ * each, and a walk over the domain's JIDs per item made the flood cost
+ * O(N^2).  A change to one JID makes its domain stale, and the domain's
+ * computation costs O(kinds + its own items); its siblings recompute
+ * (their own items) only if the domain's score moved.
  */
 #include "reputation/engine.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -35,6 +44,28 @@
  * precision.
  */
 #define REP_GROUP_MAX       8
+
+/*
+ * A domain's sum keeps each item of its JIDs as w 2^((at - t0) / hl),
+ * which grows with the item's time: past REP_DSUM_HALVES half-lives (of
+ * the shortest half-life) between its reference t0 and its newest item,
+ * it is computed again with t0 at the newest item (a rebase, one walk
+ * over the domain's JIDs).  Why: the factors must stay inside a double's
+ * range (2^1023); 2^256 leaves room for any sum of weights, and after a
+ * rebase every factor is at most 1 (items older than t0 underflow only
+ * once they are worth nothing).  Taking an item out subtracts what adding
+ * it added, so the rounding left is relative to that item's weight at
+ * its own time, never to the larger factors of later items.  With the
+ * default half-lives (7 days the shortest) a busy domain is walked once
+ * in 4.9 years.
+ */
+#define REP_DSUM_HALVES     256.0
+
+/* Units of budget (engine.h) a prune step spends per item it weighs,
+ * beyond its subject's one: an exp2 and a compare, in the item array the
+ * subject's visit already brought in.  Measured with
+ * tests/bench/rep/score (prune slices). */
+#define REP_PRUNE_ITEMS_PER_UNIT    4
 
 /* Flags of an item's contribution in a computation. */
 #define REP_CUT_SOURCE      0x1
@@ -65,6 +96,26 @@ struct rep_pin {
     char     *set_by;       /* owned */
 };
 
+/*
+ * A domain's share of its JIDs' evidence, kept item by item (engine.h):
+ * per kind k, a[k] = sum of w 2^((at - t0) / hl_k) over its JIDs' items
+ * of that kind (the plain sum of w for a kind that does not decay), so
+ * that the sum now is sum_k a[k] 2^(-(now - t0) / hl_k): an item added,
+ * replaced, folded or removed costs O(1), and the sum is exact under
+ * decay (items decay exponentially: the whole sum decays as one).
+ * t0 <= max_at always, and items newer than now (a clock stepped back)
+ * would grow with the formula where xs_evidence_decay counts them whole:
+ * before max_at the sum is walked instead.
+ */
+struct rep_dsum {
+    double    a[XS_EVK__COUNT];
+    int64_t   t0;           /* the reference time of a[] */
+    int64_t   max_at;       /* no item of its JIDs is newer */
+    uint64_t  nitems;       /* stored items of its JIDs (folded count) */
+    size_t    njids;        /* its JIDs with items */
+    bool      is_stale;     /* a[] wants a rebase before use */
+};
+
 struct rep_subj {
     struct rep_subj *hnext;     /* borrowed: next in the bucket */
     uint64_t  hash;
@@ -84,6 +135,7 @@ struct rep_subj {
     struct rep_subj *members;   /* borrowed: first member */
     size_t    nmembers;
     uint32_t  gen;              /* bumped when the cached score changes */
+    struct rep_dsum *dsum;      /* owned; NULL: no JID of it had items */
 
     /* As a user source: when its last negative items were admitted
      * (reports_per_hour), a ring of policy.reports_per_hour times. */
@@ -95,6 +147,7 @@ struct rep_subj {
     int64_t   cached_at;        /* the `now` it was computed for */
     int64_t   valid_until;      /* recompute at or after this */
     bool      is_dirty;
+    bool      is_prune_pending; /* a domain on the prune's list */
     char      key[];            /* the subject, in the same allocation:
                                    a lookup touches one block */
 };
@@ -103,6 +156,24 @@ struct rep_subj {
 struct rep_contrib {
     double    points;
     unsigned  cut;              /* REP_CUT_* */
+};
+
+/*
+ * A walk's place in the table (engine.h, walks in slices): the table's
+ * size when it began and the next bucket of that table.  Growth doubles
+ * the table, so bucket b of the old one is now buckets b, b + nb0,
+ * b + 2 nb0, ...: the walk visits those together.
+ */
+struct rep_cursor {
+    size_t    nb0;          /* buckets when the walk began; 0: not begun */
+    size_t    next;         /* next bucket of that table, <= nb0 */
+};
+
+/* What a census counts. */
+struct rep_census {
+    uint64_t  accounts_by_level[XS_REP_LEVEL__COUNT];
+    uint64_t  items_by_kind[XS_EVK__COUNT];
+    uint64_t  pins;
 };
 
 struct xs_rep {
@@ -115,6 +186,24 @@ struct xs_rep {
     size_t    nscratch;
     uint64_t  computations;
     uint64_t  admitted[XS_REP_INVALID + 1];
+    int64_t   hl_min;               /* the shortest half-life; 0: none */
+
+    /* The prune, in slices (engine.h). */
+    struct rep_cursor prune_cur;
+    bool      is_prune_running;
+    struct rep_subj **pending;      /* owned array, subjects borrowed:
+                                       domains whose last JID left during
+                                       a prune's bucket */
+    size_t    npending;
+    size_t    cpending;
+
+    /* The census of /metrics, in slices (engine.h). */
+    struct rep_cursor census_cur;
+    struct rep_census census_building;
+    struct rep_census census;       /* the last published */
+    uint64_t  censuses;
+    int64_t   census_at;
+    bool      is_census_running;
 };
 
 /* Explanation lines being built; NULL when only the score is wanted. */
@@ -207,12 +296,28 @@ rep_domain_of(const char *key)
     return at != NULL && at[1] != '\0' ? at + 1 : NULL;
 }
 
+/* A deep copy: every owned field of the policy (xs_rep_policy_fini frees
+ * them). */
 static void
 rep_policy_copy(struct xs_rep_policy *dst, const struct xs_rep_policy *src)
 {
+    const struct xs_trust_policy *st = &src->trust;
+    struct xs_trust_policy *dt = &dst->trust;
+
     *dst = *src;
     dst->query_domains = NULL;
     dst->nquery_domains = 0;
+    dt->keys_dir = st->keys_dir != NULL ? xs_strdup(st->keys_dir) : NULL;
+    dt->pinned = NULL;
+    dt->npinned = 0;
+    if (st->npinned > 0) {
+        dt->pinned = xs_calloc(st->npinned, sizeof(dt->pinned[0]));
+        for (size_t i = 0; i < st->npinned; i++) {
+            dt->pinned[i] = st->pinned[i];
+            dt->pinned[i].domain = xs_strdup(st->pinned[i].domain);
+        }
+        dt->npinned = st->npinned;
+    }
     if (src->nquery_domains == 0)
         return;
     dst->query_domains = xs_calloc(src->nquery_domains, sizeof(char *));
@@ -310,6 +415,157 @@ rep_changed(struct rep_subj *s)
         s->domain->is_dirty = true;
 }
 
+/* ---- a domain's share of its JIDs' evidence (struct rep_dsum) ---- */
+
+/* The term of an item in a[] for the reference time t0. */
+static double
+rep_dsum_term(const struct xs_rep *r, unsigned kind, double weight,
+    int64_t at, int64_t t0)
+{
+    int64_t hl = r->policy.half_life_s[kind];
+
+    if (hl <= 0)
+        return weight;
+    return weight * exp2(((double)at - (double)t0) / (double)hl);
+}
+
+static void
+rep_dsum_reset(struct rep_dsum *ds)
+{
+    memset(ds->a, 0, sizeof(ds->a));
+    ds->t0 = ds->max_at = 0;
+    ds->is_stale = false;
+}
+
+/*
+ * Adds (sign 1) or takes out (sign -1) item it of s to or from its
+ * domain's sum; nothing when s is not a member.  Taking out the last
+ * item resets the sum exactly, so rounding never outlives the items.
+ */
+static void
+rep_dsum_item(struct xs_rep *r, const struct rep_subj *s,
+    const struct rep_item *it, int sign)
+{
+    struct rep_dsum *ds;
+
+    if (s->domain == NULL)
+        return;
+    if (s->domain->dsum == NULL)
+        s->domain->dsum = xs_calloc(1, sizeof(*s->domain->dsum));
+    ds = s->domain->dsum;
+    if (sign > 0) {
+        if (ds->nitems == 0) {
+            rep_dsum_reset(ds);
+            ds->t0 = ds->max_at = it->at;
+        } else if (it->at > ds->max_at) {
+            ds->max_at = it->at;
+            /* Its term would grow out of range: a rebase at the next
+             * computation (the item may not be in place yet). */
+            if (r->hl_min > 0 && ((double)ds->max_at - (double)ds->t0)
+                / (double)r->hl_min > REP_DSUM_HALVES)
+                ds->is_stale = true;
+        }
+        ds->nitems += it->n;
+    } else {
+        xs_assert(ds->nitems >= it->n);
+        ds->nitems -= it->n;
+        if (ds->nitems == 0) {
+            rep_dsum_reset(ds);
+            return;
+        }
+    }
+    if (!ds->is_stale)
+        ds->a[it->kind] += sign * rep_dsum_term(r, it->kind, it->weight,
+            it->at, ds->t0);
+}
+
+/* s, a member, got its first item (delta 1) or lost its last (-1). */
+static void
+rep_dsum_jids(struct rep_subj *s, int delta)
+{
+    if (s->domain == NULL || s->domain->dsum == NULL)
+        return;
+    if (delta > 0)
+        s->domain->dsum->njids++;
+    else
+        s->domain->dsum->njids--;
+}
+
+/* The sum of d's JIDs' items at now, walked: each item decayed as
+ * xs_evidence_decay does. */
+static double
+rep_dsum_walk(const struct xs_rep *r, const struct rep_subj *d,
+    int64_t now)
+{
+    double sum = 0;
+
+    for (const struct rep_subj *m = d->members; m != NULL; m = m->mnext) {
+        for (size_t i = 0; i < m->nitems; i++) {
+            const struct rep_item *it = &m->items[i];
+
+            sum += xs_evidence_decay(it->weight, it->at, now,
+                r->policy.half_life_s[it->kind]);
+        }
+    }
+    return sum;
+}
+
+/* a[] computed again from d's JIDs' items, t0 at the newest of them
+ * (REP_DSUM_HALVES says when). */
+static void
+rep_dsum_rebase(const struct xs_rep *r, struct rep_subj *d)
+{
+    struct rep_dsum *ds = d->dsum;
+    int64_t newest = INT64_MIN;
+
+    for (const struct rep_subj *m = d->members; m != NULL; m = m->mnext) {
+        for (size_t i = 0; i < m->nitems; i++)
+            if (m->items[i].at > newest)
+                newest = m->items[i].at;
+    }
+    rep_dsum_reset(ds);
+    if (newest == INT64_MIN)
+        return;
+    ds->t0 = ds->max_at = newest;
+    for (const struct rep_subj *m = d->members; m != NULL; m = m->mnext) {
+        for (size_t i = 0; i < m->nitems; i++) {
+            const struct rep_item *it = &m->items[i];
+
+            ds->a[it->kind] += rep_dsum_term(r, it->kind, it->weight,
+                it->at, ds->t0);
+        }
+    }
+}
+
+/* The sum of d's JIDs' items at now (each item decayed, no caps): O(kinds)
+ * unless a rebase is due or now is before the newest item. */
+static double
+rep_dsum_now(const struct xs_rep *r, struct rep_subj *d, int64_t now)
+{
+    struct rep_dsum *ds = d->dsum;
+    double sum = 0;
+
+    if (ds == NULL || ds->nitems == 0)
+        return 0;
+    if (ds->is_stale)
+        rep_dsum_rebase(r, d);
+    if (now < ds->max_at)
+        return rep_dsum_walk(r, d, now);
+    for (unsigned k = 0; k < XS_EVK__COUNT; k++) {
+        int64_t hl = r->policy.half_life_s[k];
+
+        if (ds->a[k] == 0)
+            continue;
+        /* now >= t0: the factor is at most 1, and underflows to 0 only
+         * when every item is worth nothing (none is newer than t0 by
+         * more than REP_DSUM_HALVES half-lives). */
+        sum += hl <= 0 ? ds->a[k]
+            : ds->a[k] * exp2(-((double)now - (double)ds->t0)
+                / (double)hl);
+    }
+    return sum;
+}
+
 /* A remote JID with something to say joins its domain's members. */
 static void
 rep_link(struct xs_rep *r, struct rep_subj *s)
@@ -329,17 +585,25 @@ rep_link(struct xs_rep *r, struct rep_subj *s)
     d->members = s;
     d->nmembers++;
     s->dom_gen = d->gen;
+    for (size_t i = 0; i < s->nitems; i++)
+        rep_dsum_item(r, s, &s->items[i], 1);
+    if (s->nitems > 0)
+        rep_dsum_jids(s, 1);
     rep_changed(s);
 }
 
 static void
-rep_unlink(struct rep_subj *s)
+rep_unlink(struct xs_rep *r, struct rep_subj *s)
 {
     struct rep_subj *d = s->domain;
 
     if (d == NULL)
         return;
     rep_changed(s);
+    if (s->nitems > 0)
+        rep_dsum_jids(s, -1);
+    for (size_t i = 0; i < s->nitems; i++)
+        rep_dsum_item(r, s, &s->items[i], -1);
     if (s->mprev != NULL)
         s->mprev->mnext = s->mnext;
     else
@@ -377,6 +641,7 @@ rep_subj_free(struct rep_subj *s)
     xs_free(s->acct);
     rep_pin_free(s->pin);
     xs_free(s->ring);
+    xs_free(s->dsum);
     xs_free(s);
 }
 
@@ -391,7 +656,7 @@ rep_remove(struct xs_rep *r, struct rep_subj *s)
     while (*pp != s)
         pp = &(*pp)->hnext;
     *pp = s->hnext;
-    rep_unlink(s);
+    rep_unlink(r, s);
     r->nsubjects--;
     rep_subj_free(s);
 }
@@ -410,7 +675,7 @@ rep_gc(struct xs_rep *r, struct rep_subj *s)
     struct rep_subj *d = s->domain;
 
     if (s->domain != NULL && s->nitems == 0 && s->pin == NULL)
-        rep_unlink(s);  /* nothing left to say about the domain */
+        rep_unlink(r, s);   /* nothing left to say about the domain */
     if (!rep_is_empty(s))
         return;
     rep_remove(r, s);
@@ -466,8 +731,11 @@ rep_item_lower(const struct rep_subj *s, unsigned src, const char *source,
 }
 
 static void
-rep_item_delete(struct rep_subj *s, size_t i)
+rep_item_delete(struct xs_rep *r, struct rep_subj *s, size_t i)
 {
+    rep_dsum_item(r, s, &s->items[i], -1);
+    if (s->nitems == 1)
+        rep_dsum_jids(s, -1);
     rep_item_clear(&s->items[i]);
     memmove(&s->items[i], &s->items[i + 1],
         (s->nitems - i - 1) * sizeof(s->items[0]));
@@ -476,14 +744,16 @@ rep_item_delete(struct rep_subj *s, size_t i)
 
 /* Fold items[j] into the newer items[j + 1] of the same group. */
 static void
-rep_item_fold(const struct xs_rep *r, struct rep_subj *s, size_t j)
+rep_item_fold(struct xs_rep *r, struct rep_subj *s, size_t j)
 {
     struct rep_item *a = &s->items[j], *b = &s->items[j + 1];
 
+    rep_dsum_item(r, s, b, -1);
     b->weight += xs_evidence_decay(a->weight, a->at, b->at,
         r->policy.half_life_s[a->kind]);
     b->n += a->n;
-    rep_item_delete(s, j);
+    rep_dsum_item(r, s, b, 1);
+    rep_item_delete(r, s, j);
 }
 
 enum rep_put {
@@ -516,12 +786,14 @@ rep_item_put(struct xs_rep *r, struct rep_subj *s,
          * is the newest, whatever the clock says. */
         if (is_stored && at < it->at)
             return REP_PUT_OLDER;
+        rep_dsum_item(r, s, it, -1);
         xs_free(it->note);
         it->note = rep_note_dup(ev->note);
         it->weight = weight;
         it->at = at;
         it->id = ev->id;
         it->n = 1;
+        rep_dsum_item(r, s, it, 1);
         return REP_PUT_REPLACED;
     }
     if (src != XS_EVSRC_USER) {
@@ -543,6 +815,9 @@ rep_item_put(struct xs_rep *r, struct rep_subj *s,
         .note = rep_note_dup(ev->note), .weight = weight, .at = at, .n = 1,
         .kind = (uint8_t)kind, .src = (uint8_t)src,
     };
+    rep_dsum_item(r, s, it, 1);
+    if (s->nitems == 1)
+        rep_dsum_jids(s, 1);
     if (src != XS_EVSRC_USER) {
         size_t lo = rep_item_lower(s, src, ev->source, kind, INT64_MIN);
         size_t hi = lo;
@@ -779,7 +1054,7 @@ struct rep_calc {
  * is, so that an explanation reproduces what was cached.
  */
 static void
-rep_compute(struct xs_rep *r, const struct rep_subj *s, int64_t now,
+rep_compute(struct xs_rep *r, struct rep_subj *s, int64_t now,
     struct rep_lines *L, struct rep_calc *out)
 {
     const struct xs_rep_policy *p = &r->policy;
@@ -802,30 +1077,26 @@ rep_compute(struct xs_rep *r, const struct rep_subj *s, int64_t now,
         rep_line(L, "domain", "system", s->domain->key, ds->score, pts, 0,
             xs_rep_level_name(ds->level));
     }
-    if (s->nmembers > 0) {
-        double sum = 0, pts;
-        size_t nj = 0;
+    if (s->dsum != NULL && s->dsum->njids > 0) {
+        /* Its JIDs' items as they are, each decayed, without the caps
+         * each JID's own score applies (engine.h): the share cap bounds
+         * them all. */
+        const struct rep_dsum *ds = s->dsum;
+        double sum = rep_dsum_now(r, s, now);
+        double pts = rep_clamp(p->domain_share * sum, -p->domain_share_cap,
+            p->domain_share_cap);
 
-        for (const struct rep_subj *m = s->members; m != NULL;
-            m = m->mnext) {
-            if (m->nitems == 0)
-                continue;
-            sum += rep_evidence(r, m, now);
-            nj++;
-        }
-        if (nj > 0) {
-            pts = rep_clamp(p->domain_share * sum, -p->domain_share_cap,
-                p->domain_share_cap);
-            raw += pts;
-            sc.is_known = true;
-            if (L != NULL) {
-                char *note = xs_asprintf("%zu JIDs%s", nj,
-                    fabs(p->domain_share * sum) > p->domain_share_cap
-                    ? "; capped" : "");
+        raw += pts;
+        sc.is_known = true;
+        if (L != NULL) {
+            char *note = xs_asprintf("%zu JID%s, %" PRIu64 " item%s%s",
+                ds->njids, ds->njids == 1 ? "" : "s", ds->nitems,
+                ds->nitems == 1 ? "" : "s",
+                fabs(p->domain_share * sum) > p->domain_share_cap
+                ? "; capped" : "");
 
-                rep_line(L, "jids", "system", "", sum, pts, 0, note);
-                xs_free(note);
-            }
+            rep_line(L, "jids", "system", "", sum, pts, 0, note);
+            xs_free(note);
         }
     }
     if (s->nitems > 0) {
@@ -959,6 +1230,12 @@ xs_rep_new(const struct xs_rep_policy *policy)
     struct xs_rep *r = xs_calloc(1, sizeof(*r));
 
     rep_policy_copy(&r->policy, policy);
+    for (unsigned k = 0; k < XS_EVK__COUNT; k++) {
+        int64_t hl = r->policy.half_life_s[k];
+
+        if (hl > 0 && (r->hl_min == 0 || hl < r->hl_min))
+            r->hl_min = hl;
+    }
     r->nbuckets = REP_BUCKETS_MIN;
     r->buckets = xs_calloc(r->nbuckets, sizeof(*r->buckets));
     randombytes_buf(r->hkey, sizeof(r->hkey));
@@ -980,6 +1257,7 @@ xs_rep_free(struct xs_rep *r)
     }
     xs_free(r->buckets);
     xs_free(r->scratch);
+    xs_free(r->pending);
     xs_rep_policy_fini(&r->policy);
     sodium_memzero(r->hkey, sizeof(r->hkey));
     xs_free(r);
@@ -1017,7 +1295,7 @@ xs_rep_account_set(struct xs_rep *r, const char *bare, int64_t created_at,
         s->acct = xs_calloc(1, sizeof(*s->acct));
         /* Its items were about a remote JID until now: no longer part of
          * the domain's standing. */
-        rep_unlink(s);
+        rep_unlink(r, s);
     }
     s->acct->created_at = created_at;
     s->acct->is_admin = is_admin;
@@ -1031,6 +1309,7 @@ xs_rep_account_remove(struct xs_rep *r, const char *bare)
 
     if (s == NULL || s->acct == NULL)
         return;
+    xs_assert(s->domain == NULL);   /* an account is nobody's member */
     for (size_t i = 0; i < s->nitems; i++)
         rep_item_clear(&s->items[i]);
     s->nitems = 0;
@@ -1214,8 +1493,16 @@ xs_rep_submit(struct xs_rep *r, const struct xs_evidence *ev, bool is_local,
         res = XS_REP_UNKNOWN_SUBJECT;
         goto out;
     }
-    base = ev->kind == XS_EVK_OPERATOR ? rep_clamp(ev->weight, -100, 100)
-        : p->weight[ev->kind];
+    if (xs_evk_weight_is_given(ev->kind)) {
+        base = rep_clamp(ev->weight, -100, 100);
+        /* A flag's weight comes from a peer's statement: one item never
+         * weighs more than the whole kind may. */
+        if (ev->kind == XS_EVK_TRUST_FLAG)
+            base = rep_clamp(base, -p->kind_cap[ev->kind],
+                p->kind_cap[ev->kind]);
+    } else {
+        base = p->weight[ev->kind];
+    }
     weight = base;
     if (ev->src == XS_EVSRC_USER) {
         /* A flood from one account is dropped whole, before it changes
@@ -1278,84 +1565,10 @@ xs_rep_retract(struct xs_rep *r, const char *subject, enum xs_evk kind,
     if (i >= s->nitems || !rep_item_same(&s->items[i], XS_EVSRC_USER,
             source, kind))
         return false;
-    rep_item_delete(s, i);
+    rep_item_delete(r, s, i);
     rep_changed(s);
     rep_gc(r, s);
     return true;
-}
-
-/* Removes every subject with nothing left (members first: a domain goes
- * once its last JID went, on the second pass). */
-static void
-rep_sweep(struct xs_rep *r)
-{
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t b = 0; b < r->nbuckets; b++) {
-            struct rep_subj **pp = &r->buckets[b];
-
-            while (*pp != NULL) {
-                struct rep_subj *s = *pp;
-
-                if (s->domain != NULL && s->nitems == 0 && s->pin == NULL)
-                    rep_unlink(s);
-                if (!rep_is_empty(s)) {
-                    pp = &s->hnext;
-                    continue;
-                }
-                *pp = s->hnext;
-                r->nsubjects--;
-                rep_subj_free(s);
-            }
-        }
-    }
-}
-
-size_t
-xs_rep_prune(struct xs_rep *r, int64_t now)
-{
-    const struct xs_rep_policy *p = &r->policy;
-    size_t gone = 0;
-
-    for (size_t b = 0; b < r->nbuckets; b++) {
-        for (struct rep_subj *s = r->buckets[b]; s != NULL; s = s->hnext) {
-            bool changed = false;
-
-            for (size_t i = 0; i < s->nitems;) {
-                const struct rep_item *it = &s->items[i];
-                double c = xs_evidence_decay(it->weight, it->at, now,
-                    p->half_life_s[it->kind]);
-
-                if (fabs(c) >= REP_PRUNE_POINTS
-                    && it->at >= now - p->horizon_s) {
-                    i++;
-                    continue;
-                }
-                gone += it->n;
-                rep_item_delete(s, i);
-                changed = true;
-            }
-            if (s->pin != NULL && !rep_pin_live(s->pin, now)) {
-                rep_pin_free(s->pin);
-                s->pin = NULL;
-                changed = true;
-            }
-            if (s->ring != NULL && s->ring_n > 0) {
-                uint32_t max = (uint32_t)p->reports_per_hour;
-                int64_t newest = s->ring[(s->ring_head + s->ring_n - 1)
-                    % max];
-
-                if (now - newest >= REP_HOUR_S) {
-                    xs_free(s->ring);
-                    s->ring = NULL;
-                    s->ring_n = s->ring_head = 0;
-                }
-            }
-            if (changed)
-                rep_changed(s);
-        }
-    }
-    rep_sweep(r);
-    return gone;
 }
 
 /* ---- pins ---- */
@@ -1481,7 +1694,88 @@ xs_rep_explanation_fini(struct xs_rep_explanation *e)
     e->nlines = 0;
 }
 
-/* ---- lists and counters ---- */
+/* ---- walks in slices (engine.h) ---- */
+
+/* What a walk does with each subject: returns the units it spent beyond
+ * the subject's one and its computations.  It must not add or remove
+ * subjects: the chain being walked would change under it. */
+typedef size_t rep_visit_fn(struct xs_rep *r, struct rep_subj *s,
+                    void *arg);
+
+static void
+rep_cursor_begin(const struct xs_rep *r, struct rep_cursor *c)
+{
+    c->nb0 = r->nbuckets;
+    c->next = 0;
+}
+
+/*
+ * Whether c can go on over r's table as it is: begun, and the table no
+ * smaller (sizes are powers of two, so the new one is a multiple of the
+ * old) nor so much larger that one bucket of the old would make a slice
+ * long.  Otherwise the walk starts over: after growing REP_WALK_SPLIT_MAX
+ * times, what it had done is at most a sixteenth of the walk now, so
+ * starting over costs little and cannot go on forever.  (The table never
+ * shrinks today.)
+ */
+#define REP_WALK_SPLIT_MAX  16
+
+static bool
+rep_cursor_fits(const struct xs_rep *r, const struct rep_cursor *c)
+{
+    return c->nb0 != 0 && r->nbuckets >= c->nb0
+        && r->nbuckets / c->nb0 <= REP_WALK_SPLIT_MAX;
+}
+
+/* What a walk has spent, in the units of a budget (engine.h). */
+static size_t
+rep_walk_spent(size_t subjects, size_t buckets, uint64_t computations)
+{
+    return subjects + buckets / XS_REP_WALK_BUCKETS
+        + (size_t)computations * XS_REP_WALK_COMPUTE;
+}
+
+/* What a whole walk costs if no score needs computing. */
+static size_t
+rep_walk_cost(const struct xs_rep *r)
+{
+    return rep_walk_spent(r->nsubjects, r->nbuckets, 0);
+}
+
+/*
+ * Calls fn on the subjects from c on, a bucket of the walk's first table
+ * (with what it split into) at a time, until budget is spent or the
+ * table is walked (then true).  *nvisited: the subjects; *spent: the
+ * cost, which overshoots budget by at most one such bucket.
+ */
+static bool
+rep_cursor_step(struct xs_rep *r, struct rep_cursor *c, size_t budget,
+    rep_visit_fn *fn, void *arg, size_t *nvisited, size_t *spent)
+{
+    size_t subjects = 0, buckets = 0, extra = 0;
+    uint64_t c0 = r->computations;
+
+    if (budget == 0)
+        budget = 1;
+    while (c->next < c->nb0 && extra + rep_walk_spent(subjects, buckets,
+            r->computations - c0) < budget) {
+        for (size_t b = c->next; b < r->nbuckets; b += c->nb0) {
+            buckets++;
+            for (struct rep_subj *s = r->buckets[b]; s != NULL;
+                s = s->hnext) {
+                extra += fn(r, s, arg);
+                subjects++;
+            }
+        }
+        c->next++;
+    }
+    *nvisited = subjects;
+    *spent = extra + rep_walk_spent(subjects, buckets,
+        r->computations - c0);
+    return c->next >= c->nb0;
+}
+
+/* ---- lists ---- */
 
 static int
 rep_listed_cmp(const void *a, const void *b)
@@ -1493,65 +1787,476 @@ rep_listed_cmp(const void *a, const void *b)
     return strcmp(x->bare, y->bare);
 }
 
+static void
+rep_listed_swap(struct xs_rep_listed *a, struct xs_rep_listed *b)
+{
+    struct xs_rep_listed t = *a;
+
+    *a = *b;
+    *b = t;
+}
+
+/* A list walk's heap: the entry to let go first (the highest score, then
+ * the last JID) on top, so keeping the lowest max costs O(log max) per
+ * account, not a sort of every account below. */
+static void
+rep_heap_up(struct xs_rep_listed *v, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+
+        if (rep_listed_cmp(&v[parent], &v[i]) >= 0)
+            return;
+        rep_listed_swap(&v[parent], &v[i]);
+        i = parent;
+    }
+}
+
+static void
+rep_heap_down(struct xs_rep_listed *v, size_t n, size_t i)
+{
+    for (;;) {
+        size_t left = 2 * i + 1, right = left + 1, top = i;
+
+        if (left < n && rep_listed_cmp(&v[left], &v[top]) > 0)
+            top = left;
+        if (right < n && rep_listed_cmp(&v[right], &v[top]) > 0)
+            top = right;
+        if (top == i)
+            return;
+        rep_listed_swap(&v[i], &v[top]);
+        i = top;
+    }
+}
+
+/* Units of budget (engine.h) a list walk spends beyond a subject's one:
+ * on each account it takes into the heap (a copy of the JID and a path
+ * through the heap, comparing JIDs far apart in memory), on each entry
+ * it looks up again and puts back (a hash, a probe far from the last, a
+ * path up), on each pop of its sort (a path down).  Measured against a
+ * subject of the walk with tests/bench/rep/score. */
+#define REP_LIST_KEEP_COST  3
+#define REP_LIST_CHECK_COST 5
+#define REP_LIST_POP_COST   3
+
+enum rep_list_phase {
+    REP_LIST_WALK,          /* over the table, keeping the lowest max */
+    REP_LIST_CHECK,         /* each kept account looked up again, the
+                               heap rebuilt with its score now */
+    REP_LIST_SORT,          /* heapsort, one pop per unit of budget */
+    REP_LIST_DONE,
+};
+
+struct xs_rep_list_walk {
+    struct xs_rep *r;               /* borrowed: outlives the walk */
+    int       below;
+    size_t    max;
+    struct rep_cursor cur;
+    struct xs_rep_listed *v;        /* owned, with each .bare: the heap,
+                                       then the result */
+    size_t    n;
+    size_t    cap;
+    size_t    i;                    /* CHECK: the next entry; SORT: the
+                                       heap's size */
+    size_t    kept;                 /* CHECK: entries kept so far */
+    int64_t   now;                  /* the step's */
+    enum rep_list_phase phase;
+};
+
+static void
+rep_list_clear(struct xs_rep_list_walk *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        xs_free(w->v[i].bare);
+    w->n = 0;
+}
+
+static size_t
+rep_list_visit(struct xs_rep *r, struct rep_subj *s, void *arg)
+{
+    struct xs_rep_list_walk *w = arg;
+    const struct xs_rep_score *sc;
+    struct xs_rep_listed cand;
+
+    if (s->acct == NULL)
+        return 0;
+    sc = rep_score(r, s, w->now);
+    if (sc->score >= w->below)
+        return 0;
+    if (w->n < w->max) {
+        if (w->n == w->cap) {
+            w->cap = w->cap == 0 ? 16 : w->cap * 2;
+            if (w->cap > w->max)
+                w->cap = w->max;
+            w->v = xs_reallocarray(w->v, w->cap, sizeof(*w->v));
+        }
+        w->v[w->n].bare = xs_strdup(s->key);
+        w->v[w->n].s = *sc;
+        rep_heap_up(w->v, w->n++);
+        return REP_LIST_KEEP_COST;
+    }
+    /* Full: the account takes the top's place if it comes before it.
+     * Only then is its JID copied. */
+    cand.bare = s->key;
+    cand.s = *sc;
+    if (rep_listed_cmp(&cand, &w->v[0]) >= 0)
+        return 0;
+    xs_free(w->v[0].bare);
+    w->v[0].bare = xs_strdup(s->key);
+    w->v[0].s = *sc;
+    rep_heap_down(w->v, w->n, 0);
+    return REP_LIST_KEEP_COST;
+}
+
+struct xs_rep_list_walk *
+xs_rep_list_walk_new(struct xs_rep *r, int below, size_t max)
+{
+    struct xs_rep_list_walk *w = xs_calloc(1, sizeof(*w));
+
+    w->r = r;
+    w->below = below;
+    w->max = max;
+    w->phase = max == 0 ? REP_LIST_DONE : REP_LIST_WALK;
+    return w;
+}
+
+bool
+xs_rep_list_walk_step(struct xs_rep_list_walk *w, int64_t now, size_t budget)
+{
+    struct xs_rep *r = w->r;
+    size_t spent = 0, nvisited;
+
+    if (budget == 0)
+        budget = 1;
+    w->now = now;
+    if (w->phase == REP_LIST_WALK) {
+        if (!rep_cursor_fits(r, &w->cur)) {
+            rep_list_clear(w);
+            rep_cursor_begin(r, &w->cur);
+        }
+        if (!rep_cursor_step(r, &w->cur, budget, rep_list_visit, w,
+                &nvisited, &spent))
+            return false;
+        w->phase = REP_LIST_CHECK;
+        w->i = w->kept = 0;
+    }
+    if (w->phase == REP_LIST_CHECK) {
+        /* The kept JIDs are copies: each may have gone (a deleted
+         * account) or moved since its bucket was visited. */
+        for (; w->i < w->n && spent < budget; w->i++) {
+            struct xs_rep_listed *e = &w->v[w->i];
+            struct rep_subj *s = rep_find(r, e->bare);
+            uint64_t c0 = r->computations;
+
+            if (s != NULL && s->acct != NULL)
+                e->s = *rep_score(r, s, now);
+            spent += REP_LIST_CHECK_COST
+                + rep_walk_spent(0, 0, r->computations - c0);
+            if (s == NULL || s->acct == NULL || e->s.score >= w->below) {
+                xs_free(e->bare);
+                continue;
+            }
+            /* Scores may have moved: the entries kept so far make a new
+             * heap in front of those not yet looked up. */
+            w->v[w->kept] = *e;
+            rep_heap_up(w->v, w->kept++);
+        }
+        if (w->i < w->n)
+            return false;
+        w->n = w->kept;
+        w->i = w->n;
+        w->phase = REP_LIST_SORT;
+    }
+    if (w->phase == REP_LIST_SORT) {
+        /* Each pop puts the greatest left at the end: lowest first. */
+        for (; w->i > 1 && spent < budget; spent += REP_LIST_POP_COST) {
+            w->i--;
+            rep_listed_swap(&w->v[0], &w->v[w->i]);
+            rep_heap_down(w->v, w->i, 0);
+        }
+        if (w->i > 1)
+            return false;
+        w->phase = REP_LIST_DONE;
+    }
+    return true;
+}
+
+void
+xs_rep_list_walk_result(struct xs_rep_list_walk *w,
+    struct xs_rep_listed **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (w->phase != REP_LIST_DONE || w->n == 0)
+        return;
+    *out = w->v;
+    *n = w->n;
+    w->v = NULL;
+    w->n = w->cap = 0;
+}
+
+void
+xs_rep_list_walk_free(struct xs_rep_list_walk *w)
+{
+    if (w == NULL)
+        return;
+    rep_list_clear(w);
+    xs_free(w->v);
+    xs_free(w);
+}
+
 void
 xs_rep_list_below(struct xs_rep *r, int below, size_t max, int64_t now,
     struct xs_rep_listed **out, size_t *n)
 {
-    struct xs_rep_listed *v = NULL;
-    size_t nv = 0, cap = 0;
+    struct xs_rep_list_walk *w = xs_rep_list_walk_new(r, below, max);
+    bool is_done = xs_rep_list_walk_step(w, now, SIZE_MAX);
 
-    *out = NULL;
-    *n = 0;
-    if (max == 0)
-        return;
-    for (size_t b = 0; b < r->nbuckets; b++) {
-        for (struct rep_subj *s = r->buckets[b]; s != NULL; s = s->hnext) {
-            const struct xs_rep_score *sc;
+    xs_assert(is_done);
+    xs_rep_list_walk_result(w, out, n);
+    xs_rep_list_walk_free(w);
+}
 
-            if (s->acct == NULL)
-                continue;
-            sc = rep_score(r, s, now);
-            if (sc->score >= below)
-                continue;
-            if (nv == cap) {
-                cap = cap == 0 ? 16 : cap * 2;
-                v = xs_reallocarray(v, cap, sizeof(*v));
-            }
-            /* Strings come after the walk: bare points into s for now. */
-            v[nv].bare = s->key;
-            v[nv].s = *sc;
-            nv++;
-        }
+/* ---- the census and the counters ---- */
+
+static size_t
+rep_census_visit(struct xs_rep *r, struct rep_subj *s, void *arg)
+{
+    const int64_t *now = arg;
+    struct rep_census *c = &r->census_building;
+
+    if (s->acct != NULL)
+        c->accounts_by_level[rep_score(r, s, *now)->level]++;
+    for (size_t i = 0; i < s->nitems; i++)
+        c->items_by_kind[s->items[i].kind] += s->items[i].n;
+    if (rep_pin_live(s->pin, *now))
+        c->pins++;
+    return 0;
+}
+
+static void
+rep_census_begin(struct xs_rep *r)
+{
+    memset(&r->census_building, 0, sizeof(r->census_building));
+    rep_cursor_begin(r, &r->census_cur);
+    r->is_census_running = true;
+}
+
+size_t
+xs_rep_census_step(struct xs_rep *r, int64_t now, size_t budget)
+{
+    size_t nvisited, spent;
+
+    if (!r->is_census_running || !rep_cursor_fits(r, &r->census_cur))
+        rep_census_begin(r);
+    if (rep_cursor_step(r, &r->census_cur, budget, rep_census_visit, &now,
+            &nvisited, &spent)) {
+        r->census = r->census_building;
+        r->census_at = now;
+        r->censuses++;
+        r->is_census_running = false;
     }
-    if (nv > 1)
-        qsort(v, nv, sizeof(*v), rep_listed_cmp);
-    if (nv > max)
-        nv = max;
-    for (size_t i = 0; i < nv; i++)
-        v[i].bare = xs_strdup(v[i].bare);
-    if (nv == 0) {
-        xs_free(v);
-        v = NULL;
-    }
-    *out = v;
-    *n = nv;
+    return nvisited;
+}
+
+bool
+xs_rep_census_running(const struct xs_rep *r)
+{
+    return r->is_census_running;
+}
+
+bool
+xs_rep_census_run(struct xs_rep *r, int64_t now, size_t budget)
+{
+    if (rep_walk_cost(r) > budget)
+        return false;
+    rep_census_begin(r);
+    (void)xs_rep_census_step(r, now, SIZE_MAX);
+    xs_assert(!r->is_census_running);
+    return true;
 }
 
 void
 xs_rep_stats(struct xs_rep *r, int64_t now, struct xs_rep_stats *out)
 {
+    (void)now;
     memset(out, 0, sizeof(*out));
-    for (size_t b = 0; b < r->nbuckets; b++) {
-        for (struct rep_subj *s = r->buckets[b]; s != NULL; s = s->hnext) {
-            if (s->acct != NULL)
-                out->accounts_by_level[rep_score(r, s, now)->level]++;
-            for (size_t i = 0; i < s->nitems; i++)
-                out->items_by_kind[s->items[i].kind] += s->items[i].n;
-            if (rep_pin_live(s->pin, now))
-                out->pins++;
-        }
-    }
+    memcpy(out->accounts_by_level, r->census.accounts_by_level,
+        sizeof(out->accounts_by_level));
+    memcpy(out->items_by_kind, r->census.items_by_kind,
+        sizeof(out->items_by_kind));
+    out->pins = r->census.pins;
     out->subjects = r->nsubjects;
     out->computations = r->computations;
     memcpy(out->admitted, r->admitted, sizeof(out->admitted));
+    out->censuses = r->censuses;
+    out->census_at = r->census_at;
+}
+
+/* ---- the prune, in slices ---- */
+
+/*
+ * Prunes s at now: its items worth less than REP_PRUNE_POINTS or past the
+ * horizon, an expired pin, a reports ring past its hour.  A member left
+ * with nothing to say leaves its domain; a domain left empty by that is
+ * put on r->pending (it may sit in a bucket the prune is walking, or one
+ * it passed).  Returns the stored items that went; *weighed gets the
+ * items it looked at.
+ */
+static size_t
+rep_prune_subj(struct xs_rep *r, struct rep_subj *s, int64_t now,
+    size_t *weighed)
+{
+    const struct xs_rep_policy *p = &r->policy;
+    size_t gone = 0;
+    bool changed = false;
+
+    *weighed = s->nitems;
+    for (size_t i = 0; i < s->nitems;) {
+        const struct rep_item *it = &s->items[i];
+        double c = xs_evidence_decay(it->weight, it->at, now,
+            p->half_life_s[it->kind]);
+
+        if (fabs(c) >= REP_PRUNE_POINTS && it->at >= now - p->horizon_s) {
+            i++;
+            continue;
+        }
+        gone += it->n;
+        rep_item_delete(r, s, i);
+        changed = true;
+    }
+    if (s->pin != NULL && !rep_pin_live(s->pin, now)) {
+        rep_pin_free(s->pin);
+        s->pin = NULL;
+        changed = true;
+    }
+    if (s->ring != NULL && s->ring_n > 0) {
+        uint32_t max = (uint32_t)p->reports_per_hour;
+        int64_t newest = s->ring[(s->ring_head + s->ring_n - 1) % max];
+
+        if (now - newest >= REP_HOUR_S) {
+            xs_free(s->ring);
+            s->ring = NULL;
+            s->ring_n = s->ring_head = 0;
+        }
+    }
+    if (changed)
+        rep_changed(s);
+    if (s->domain != NULL && s->nitems == 0 && s->pin == NULL) {
+        struct rep_subj *d = s->domain;
+
+        rep_unlink(r, s);
+        if (rep_is_empty(d) && !d->is_prune_pending) {
+            if (r->npending == r->cpending) {
+                r->cpending = r->cpending == 0 ? 16 : r->cpending * 2;
+                r->pending = xs_reallocarray(r->pending, r->cpending,
+                    sizeof(*r->pending));
+            }
+            r->pending[r->npending++] = d;
+            d->is_prune_pending = true;
+        }
+    }
+    return gone;
+}
+
+/*
+ * Prunes bucket c->next of the walk's first table (with what it split
+ * into), then moves c on.  Subjects are removed only once every chain of
+ * the bucket is walked, and pending domains last: a domain may sit in
+ * the chain being walked, before or after the JID that emptied it.
+ */
+static size_t
+rep_prune_bucket(struct xs_rep *r, struct rep_cursor *c, int64_t now,
+    size_t *subjects, size_t *buckets, size_t *weighed)
+{
+    size_t gone = 0, w;
+
+    for (size_t b = c->next; b < r->nbuckets; b += c->nb0) {
+        (*buckets)++;
+        for (struct rep_subj *s = r->buckets[b]; s != NULL; s = s->hnext) {
+            gone += rep_prune_subj(r, s, now, &w);
+            *weighed += w;
+            (*subjects)++;
+        }
+    }
+    for (size_t b = c->next; b < r->nbuckets; b += c->nb0) {
+        struct rep_subj **pp = &r->buckets[b];
+
+        while (*pp != NULL) {
+            struct rep_subj *s = *pp;
+
+            if (!rep_is_empty(s) || s->is_prune_pending) {
+                pp = &s->hnext;
+                continue;
+            }
+            xs_assert(s->domain == NULL);
+            *pp = s->hnext;
+            r->nsubjects--;
+            rep_subj_free(s);
+        }
+    }
+    for (size_t i = 0; i < r->npending; i++) {
+        struct rep_subj *d = r->pending[i];
+
+        d->is_prune_pending = false;
+        if (rep_is_empty(d))
+            rep_remove(r, d);
+    }
+    r->npending = 0;
+    c->next++;
+    return gone;
+}
+
+size_t
+xs_rep_prune_step(struct xs_rep *r, int64_t now, size_t budget, bool *done)
+{
+    struct rep_cursor *c = &r->prune_cur;
+    size_t subjects = 0, buckets = 0, weighed = 0, gone = 0;
+
+    if (budget == 0)
+        budget = 1;
+    /* Starting over after much growth costs nothing but time: what was
+     * pruned stays pruned. */
+    if (!r->is_prune_running || !rep_cursor_fits(r, c)) {
+        rep_cursor_begin(r, c);
+        r->is_prune_running = true;
+    }
+    while (c->next < c->nb0 && rep_walk_spent(subjects, buckets, 0)
+        + weighed / REP_PRUNE_ITEMS_PER_UNIT < budget)
+        gone += rep_prune_bucket(r, c, now, &subjects, &buckets, &weighed);
+    *done = c->next >= c->nb0;
+    if (*done)
+        r->is_prune_running = false;
+    return gone;
+}
+
+bool
+xs_rep_prune_running(const struct xs_rep *r)
+{
+    return r->is_prune_running;
+}
+
+size_t
+xs_rep_prune(struct xs_rep *r, int64_t now)
+{
+    bool is_done;
+    size_t gone;
+
+    r->is_prune_running = false;
+    gone = xs_rep_prune_step(r, now, SIZE_MAX, &is_done);
+    xs_assert(is_done);
+    return gone;
+}
+
+bool
+xs_rep_domain_jids_sum(struct xs_rep *r, const char *domain, int64_t now,
+    double *kept, double *walked)
+{
+    struct rep_subj *d = rep_find(r, domain);
+
+    if (d == NULL || rep_domain_of(d->key) != NULL)
+        return false;
+    *kept = rep_dsum_now(r, d, now);
+    *walked = rep_dsum_walk(r, d, now);
+    return true;
 }

@@ -15,8 +15,16 @@
  *   messages to strangers + evidence; capped at probation_cap while the
  *   account is younger than probation_s.
  * - remote JID: its evidence + domain_weight * its domain's score.
- * - domain: its evidence + domain_share * the evidence of its JIDs
- *   (at most domain_share_cap).
+ * - domain: its evidence + domain_share * the items of its JIDs (at most
+ *   domain_share_cap): each item decayed, none of the caps a JID's own
+ *   score applies (per source, per kind).  Those caps protect the JID
+ *   (one account cannot sink another); the domain's bound is the share
+ *   cap.  Summing raw items lets the engine keep the domain's share as
+ *   items come and go, O(1) per item and exact under decay, where the
+ *   capped sums had to be computed again over every JID of the domain at
+ *   each change (a flood from many accounts of one domain was O(N^2)).
+ *   So a JID whose own items pass a cap weighs more in its domain than
+ *   in its own score (the domain used to take the capped sums).
  * - Evidence: each item decays with its kind's half-life; all items of a
  *   kind add at most kind_cap, all items of one source at most
  *   per_source_cap.  A pin (score, reason, expiry) replaces everything
@@ -86,8 +94,9 @@ const char *xs_rep_admit_name(enum xs_rep_admit a);
 
 /*
  * A live item.  The engine fills in its weight: policy weight[kind]
- * (ev->weight is ignored, except for XS_EVK_OPERATOR, whose weight the
- * operator gives), scaled for XS_EVSRC_USER by the reporter's current
+ * (ev->weight is ignored, except for kinds whose source gives it,
+ * xs_evk_weight_is_given: operator notes and trust flags, clamped to the
+ * kind's cap), scaled for XS_EVSRC_USER by the reporter's current
  * score.  User items are one per (subject, kind, source): a newer one
  * replaces the older.  *stored (may be NULL) gets the item as admitted
  * (strings borrowed from the engine until the next call), for the caller
@@ -109,8 +118,31 @@ bool xs_rep_retract(struct xs_rep *r, const char *subject, enum xs_evk kind,
          const char *source);
 
 /* Drop items whose contribution has decayed below 0.05 points and
- * expired pins; returns how many items went.  Call now and then. */
+ * expired pins; returns how many items went.  Walks everything in one
+ * call (tests): the loop uses xs_rep_prune_step. */
 size_t xs_rep_prune(struct xs_rep *r, int64_t now);
+
+/*
+ * xs_rep_prune in slices (a walk, below; the census's cursor): a step
+ * prunes at its now the buckets it reaches within about budget (one unit
+ * per subject, one per 4 items weighed, one per XS_REP_WALK_BUCKETS
+ * buckets), starting a prune if none is running, and sets *done on the
+ * step that completes it (the next step starts another).  Returns the
+ * items that went in this step.  What a step prunes stays pruned, so
+ * starting over (the table grew sixteenfold) only costs time.  With one
+ * step of SIZE_MAX it is xs_rep_prune.
+ */
+size_t xs_rep_prune_step(struct xs_rep *r, int64_t now, size_t budget,
+           bool *done);
+/* Whether a prune is in progress (started, not yet done). */
+bool   xs_rep_prune_running(const struct xs_rep *r);
+
+/* The sum of domain's JIDs' items at now, each decayed (what its "jids"
+ * line weighs, before domain_share), as the engine keeps it (*kept) and
+ * as a walk over the items computes it (*walked); false when domain is
+ * not a domain subject.  Checks and tests: the walk is O(the items). */
+bool xs_rep_domain_jids_sum(struct xs_rep *r, const char *domain,
+         int64_t now, double *kept, double *walked);
 
 /* ---- Pins (operator overrides) ---- */
 
@@ -171,15 +203,65 @@ void xs_rep_explain(struct xs_rep *r, const char *subject, int64_t now,
          struct xs_rep_explanation *out);
 void xs_rep_explanation_fini(struct xs_rep_explanation *e);
 
-/* Local accounts whose score is below `below`, lowest first, at most max
- * of them.  *out (caller frees with xs_free, strings owned by the array:
- * free each .bare) and *n. */
+/*
+ * Walks in slices.  A walk over every subject stalls the event loop at
+ * scale (about 80 ms for 1,000,000 accounts, ten times that when their
+ * cached scores are stale), so the server walks in steps that spend
+ * about `budget` each and return.  A step spends one unit per subject it
+ * examines, XS_REP_WALK_COMPUTE more per score it has to compute (a
+ * computation costs that much more than a cached lookup), and one per
+ * XS_REP_WALK_BUCKETS buckets (a table left large by removals is mostly
+ * empty buckets).  It stops once budget is spent, so it overshoots by at
+ * most one bucket's subjects, and always makes some progress (a budget
+ * of 0 counts as 1).
+ *
+ * Between steps the engine may change.  A walk keeps only a position in
+ * the table (and, for lists, copies of keys), so nothing dangles.  The
+ * table only grows, by doubling (bucket b splits into b and b + n), and
+ * a walk goes on across growth over what its unvisited buckets became:
+ * every subject present from its start to its end is visited exactly
+ * once; one added or removed meanwhile may be visited or not.  A walk
+ * whose table grew sixteenfold starts over (it had done a sixteenth of
+ * the work at most), as it would if the table ever shrank.
+ */
+#define XS_REP_WALK_BUCKETS 16
+#define XS_REP_WALK_COMPUTE 8
+
+/* Local accounts whose score is below `below`, lowest first (then by
+ * JID), at most max of them.  *out (caller frees with xs_free, strings
+ * owned by the array: free each .bare) and *n.  Walks everything in one
+ * call: the loop uses xs_rep_list_walk_* instead. */
 struct xs_rep_listed {
     char               *bare;
     struct xs_rep_score s;
 };
 void xs_rep_list_below(struct xs_rep *r, int below, size_t max,
          int64_t now, struct xs_rep_listed **out, size_t *n);
+
+/*
+ * xs_rep_list_below in slices.  The walk keeps the lowest max accounts
+ * seen below `below` (copies of their JIDs, in a bounded heap); once the
+ * table is walked, each is looked up again (dropped if it is no longer
+ * an account or no longer scores below, its score refreshed at that
+ * step's now), then they are sorted; both phases in slices too.  So the
+ * answer holds accounts as they are at the end, but an account that fell
+ * below after its bucket was visited is missed, and one dropped at the
+ * end is not replaced by one the heap had let go: fewer than max rows
+ * then.  With one step of SIZE_MAX it is xs_rep_list_below exactly.
+ *
+ * The walk borrows r: free it before r.
+ */
+struct xs_rep_list_walk;
+struct xs_rep_list_walk *xs_rep_list_walk_new(struct xs_rep *r, int below,
+                             size_t max);
+/* One slice; true once the result is ready (later steps do nothing). */
+bool xs_rep_list_walk_step(struct xs_rep_list_walk *w, int64_t now,
+         size_t budget);
+/* The result, as xs_rep_list_below gives it, handed over to the caller
+ * (a second call, or a call before the walk is done, gives nothing). */
+void xs_rep_list_walk_result(struct xs_rep_list_walk *w,
+         struct xs_rep_listed **out, size_t *n);
+void xs_rep_list_walk_free(struct xs_rep_list_walk *w);
 
 /* ---- Counters for /metrics ---- */
 
@@ -190,8 +272,29 @@ struct xs_rep_stats {
     uint64_t pins;
     uint64_t computations;              /* scores computed since start */
     uint64_t admitted[XS_REP_INVALID + 1];  /* submits by outcome */
+    uint64_t censuses;                  /* completed; 0: none yet */
+    int64_t  census_at;                 /* `now` the last one completed */
 };
-/* Counts accounts by level as they score now (walks every account). */
+/*
+ * The counters: accounts_by_level, items_by_kind and pins as the last
+ * census counted them (zeros before the first), the others live.  O(1):
+ * now is unused (kept for the callers).
+ */
 void xs_rep_stats(struct xs_rep *r, int64_t now, struct xs_rep_stats *out);
+
+/*
+ * The census, a walk in slices (above): accounts by level (each scored
+ * at the step's now), items by kind, live pins.  A step spends about
+ * budget on the census in progress, starting one if none is; the step
+ * that completes it publishes the counts (census_at = its now), and the
+ * next starts over.  Returns the subjects examined.
+ */
+size_t xs_rep_census_step(struct xs_rep *r, int64_t now, size_t budget);
+/* Whether a census is in progress (started, not yet published). */
+bool   xs_rep_census_running(const struct xs_rep *r);
+/* A whole census now, from the start (dropping one in progress), if it
+ * costs at most budget, scores needing no computation: true if it ran
+ * (and published).  Small engines get exact counts at every read. */
+bool   xs_rep_census_run(struct xs_rep *r, int64_t now, size_t budget);
 
 #endif

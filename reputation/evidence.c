@@ -19,6 +19,8 @@ static const char *const ev_kind_names[XS_EVK__COUNT] = {
     [XS_EVK_S2S_REFUSED]    = "s2s_refused",
     [XS_EVK_CAPTCHA_PASSED] = "captcha_passed",
     [XS_EVK_OPERATOR]       = "operator",
+    [XS_EVK_TRUST_FLAG]     = "trust_flag",
+    [XS_EVK_FLAG_INVALID]   = "flag_invalid",
 };
 
 static const char *const ev_src_names[XS_EVSRC__COUNT] = {
@@ -72,6 +74,14 @@ xs_evsrc_from_name(const char *name, enum xs_evsrc *out)
         }
     }
     return XS_ENOTFOUND;
+}
+
+bool
+xs_evk_weight_is_given(enum xs_evk k)
+{
+    /* An operator weighs each note; a trust flag's weight comes from the
+     * flag's trust and the issuing domain's standing (gate.c). */
+    return k == XS_EVK_OPERATOR || k == XS_EVK_TRUST_FLAG;
 }
 
 double

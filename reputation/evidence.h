@@ -29,6 +29,13 @@ enum xs_evk {
                                (failed authentication, policy) */
     XS_EVK_CAPTCHA_PASSED,  /* passed a CAPTCHA at registration */
     XS_EVK_OPERATOR,        /* an operator's note with a weight */
+    XS_EVK_TRUST_FLAG,      /* the subject's home server vouched for it
+                               with a valid signed flag (issue 6): weight
+                               from the flag's trust, scaled by the
+                               issuing domain's standing; "trust_flag" */
+    XS_EVK_FLAG_INVALID,    /* a forged, altered, misaddressed or replayed
+                               flag came over the subject domain's
+                               authenticated stream; "flag_invalid" */
     XS_EVK__COUNT
 };
 
@@ -65,6 +72,10 @@ struct xs_evidence {
     int64_t       at;       /* wall seconds (xs_wall_s()) */
     const char   *note;
 };
+
+/* Whether the source gives an item's weight (operator notes, trust
+ * flags) rather than the policy's weight of its kind. */
+bool xs_evk_weight_is_given(enum xs_evk k);
 
 /* weight * 2^(-(now - at) / half_life_s); the weight itself when
  * half_life_s is 0 (no decay) or the item is from the future. */

@@ -25,8 +25,9 @@
 #include <inttypes.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
-#define REP_PRUNE_S 600     /* seconds between two prunes */
+#define REP_PRUNE_S 600     /* seconds from one prune's start to the next */
 /* An item or pin recorded this long before its account was created is
  * about an earlier account of the same name.  Not 0: the database rounds
  * created_at to the second (an item of the same second may read as
@@ -311,22 +312,90 @@ rep_on_db_pruned(xs_rc rc, void *udata)
             "horizon failed: %s (retried later)", xs_rc_str(rc));
 }
 
+/*
+ * The prune walks every subject: in one callback that stalls the loop at
+ * scale (140 ms at 1,200,000 subjects), so it runs in slices
+ * (xs_rep_prune_step), one per expiry of the prune timer, REP_PRUNE_GAP_MS
+ * apart while a prune is running: the loop serves everything else in
+ * between, and a prune of a million subjects takes about 2 s.
+ */
+#define REP_PRUNE_BUDGET    4000    /* units a slice spends (engine.h):
+                                       0.4 ms, 0.5 at most, at 1,200,000
+                                       subjects (tests/bench/rep/score) */
+#define REP_PRUNE_GAP_MS    5       /* between two slices: a tenth of the
+                                       loop at most */
+
+static struct {
+    uint64_t started_ms;    /* the running prune's first slice */
+    uint64_t busy_us;       /* its slices' time on the loop */
+    uint64_t max_us;        /* its longest slice */
+    size_t   slices;
+    size_t   gone;          /* items */
+    bool     is_running;
+} rep_prune;
+
+/* Monotonic microseconds: a slice is well under a millisecond. */
+static uint64_t
+rep_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Arms the prune timer: the next slice soon, or the next prune. */
+static void
+rep_prune_arm(struct xs_mod_rep *m, bool is_running)
+{
+    struct timeval tv = { .tv_sec = REP_PRUNE_S };
+
+    if (is_running) {
+        tv.tv_sec = 0;
+        tv.tv_usec = REP_PRUNE_GAP_MS * 1000;
+    }
+    /* A persistent timer added again takes the new interval. */
+    event_add(m->prune_timer, &tv);
+}
+
 /* Decayed items and expired pins go, so memory follows what still
- * counts (and the level counts of /metrics stay cheap). */
+ * counts (and the level counts of /metrics stay cheap).  A slice per
+ * call (above). */
 static void
 rep_on_prune(evutil_socket_t fd, short what, void *arg)
 {
     struct xs_mod_rep *m = arg;
-    uint64_t t0 = xs_now_ms();
+    uint64_t t0 = rep_now_us();
     int64_t now = xs_wall_s();
-    size_t n;
+    uint64_t us;
+    bool is_done;
 
     (void)fd, (void)what;
     if (!m->is_loaded)
         return;
-    n = xs_rep_prune(m->rep, now);
-    xs_log(n > 0 ? XS_LOG_INFO : XS_LOG_DEBUG, "reputation: pruned "
-        "items=%zu ms=%" PRIu64, n, xs_now_ms() - t0);
+    if (!rep_prune.is_running) {
+        memset(&rep_prune, 0, sizeof(rep_prune));
+        rep_prune.started_ms = xs_now_ms();
+        rep_prune.is_running = true;
+    }
+    rep_prune.gone += xs_rep_prune_step(m->rep, now, REP_PRUNE_BUDGET,
+        &is_done);
+    us = rep_now_us() - t0;
+    rep_prune.busy_us += us;
+    if (us > rep_prune.max_us)
+        rep_prune.max_us = us;
+    rep_prune.slices++;
+    if (!is_done) {
+        rep_prune_arm(m, true);
+        return;
+    }
+    rep_prune.is_running = false;
+    rep_prune_arm(m, false);
+    xs_log(rep_prune.gone > 0 ? XS_LOG_INFO : XS_LOG_DEBUG, "reputation: "
+        "pruned items=%zu slices=%zu busy_ms=%.1f max_slice_ms=%.2f ms=%"
+        PRIu64, rep_prune.gone, rep_prune.slices,
+        (double)rep_prune.busy_us / 1000, (double)rep_prune.max_us / 1000,
+        xs_now_ms() - rep_prune.started_ms);
     if (rep_db_prune.is_running || (now >= rep_db_prune.last &&
         now - rep_db_prune.last < REP_DB_PRUNE_S))
         return;
@@ -400,6 +469,7 @@ rep_fini(void *ptr)
         event_free(m->prune_timer);
     if (m->drain_timer != NULL)
         event_free(m->drain_timer);
+    xs_rep_ops_stop(m);
     xs_rep_free(m->rep);
     xs_rep_policy_fini(&m->policy);
     if (rep_mod == m)
@@ -425,6 +495,8 @@ rep_init(const struct xs_conf *conf, void **out)
         return rc;
     }
     m->rep = xs_rep_new(&m->policy);
+    if ((rc = xs_rep_ops_start(m)) != XS_OK)
+        return rc;
     m->prune_timer = event_new(xs_server()->base, -1, EV_PERSIST,
         rep_on_prune, m);
     if (m->prune_timer == NULL) {
@@ -441,6 +513,7 @@ rep_init(const struct xs_conf *conf, void **out)
 
     memset(&rep_load, 0, sizeof(rep_load));
     memset(&rep_db_prune, 0, sizeof(rep_db_prune));
+    memset(&rep_prune, 0, sizeof(rep_prune));
     rep_load.started_ms = xs_now_ms();
     rc = xs_rep_db_load_accounts(xs_server()->db,
         (const char *const *)conf->hosts, conf->nhosts, rep_on_account_row,

@@ -46,6 +46,10 @@ extern const char *const          xs_rep_query_features[]; /* NULL ended */
 
 /* ops.c */
 extern const struct xs_admin_cmd  xs_rep_ops_commands[];   /* NULL ended */
+/* The timer of sliced walks (census for /metrics, reputation_list): start
+ * with the engine, stop before it is freed (walks borrow it). */
+xs_rc xs_rep_ops_start(struct xs_mod_rep *m);
+void  xs_rep_ops_stop(struct xs_mod_rep *m);
 void  xs_rep_ops_metrics(struct evbuffer *out, void *mod_state);
 
 #endif

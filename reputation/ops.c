@@ -9,10 +9,12 @@
  *   reputation_clear JID           remove the pin
  *   reputation_list [--below N] [--max M]   local accounts, lowest first
  *
- * Reads come from the engine's memory.  A pin is written to PostgreSQL
- * first and set in memory only once committed, so the score an operator
- * sees never claims a pin that a restart would lose; clear goes the same
- * way.  Every verb logs one info line (the admin layer adds its own
+ * Reads come from the engine's memory; reputation_list and the census
+ * behind /metrics walk it in slices from a timer (xs_rep_ops_start), so
+ * neither stalls the loop on a large server.  A pin is written to
+ * PostgreSQL first and set in memory only once committed, so the score an
+ * operator sees never claims a pin that a restart would lose; clear goes
+ * the same way.  Every verb logs one info line (the admin layer adds its own
  * status line); a pin's reason is the operator's text and is not logged.
  */
 #include "reputation/mod_reputation.h"
@@ -22,6 +24,7 @@
 #include "xmppd/core/server.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -553,6 +556,238 @@ ops_clear(struct xs_admin_call *call, void *state)
     }
 }
 
+/* ---- walks in slices: reputation_list and the census ---- */
+
+/*
+ * A walk over every account in one callback stalls the loop at scale
+ * (about 80 ms at 1,000,000 accounts), so lists and the census of
+ * /metrics walk in slices from one timer, a slice per expiry: the lists
+ * waiting take turns, a slice each, then the census gets one.  The loop
+ * serves everything else between two slices.
+ */
+#define OPS_SLICE_BUDGET    4000    /* units a slice spends (engine.h):
+                                       about 0.4 ms, 0.7 at most, at
+                                       1,000,000 accounts (the bench
+                                       tests/bench/rep/score) */
+#define OPS_ROWS_PER_SLICE  250     /* JSON rows a slice builds: 0.15 ms */
+#define OPS_LISTS_MAX       8       /* lists walking at once; more: 503 */
+/* A census this cheap runs whole at each /metrics read (exact counts on
+ * small servers); a larger one comes from the timer, at most a census
+ * period (plus the walk) old. */
+#define OPS_CENSUS_SYNC_MAX 1000
+#define OPS_CENSUS_PERIOD_MS 10000  /* from one census's end to the next */
+#define OPS_CENSUS_GAP_MS   5       /* between two of its slices: the
+                                       census takes a tenth of the loop at
+                                       most */
+#define OPS_LOAD_POLL_MS    100     /* no census before the load is done */
+
+/* A reputation_list call while its walk runs. */
+struct ops_list_job {
+    struct ops_list_job *next;      /* the next in the queue (ops.head) */
+    void     *call;                 /* borrowed: the call's udata (an id) */
+    struct xs_rep_list_walk *walk;  /* owned; NULL once walked */
+    struct xs_rep_listed *v;        /* owned, with each .bare: the rows */
+    size_t    n;
+    size_t    done;                 /* rows already in `rows` */
+    json_t   *rows;                 /* owned: the answer being built */
+    long long below;
+    long long max;
+    uint64_t  started_ms;
+    size_t    slices;
+};
+
+static struct {
+    struct xs_mod_rep   *m;         /* borrowed: the module's state */
+    struct event        *timer;     /* owned: runs the slices; NULL:
+                                       not started */
+    struct ops_list_job *head;      /* owned: the lists, in turn */
+    struct ops_list_job *tail;      /* borrowed: the last of them */
+    size_t               njobs;
+    uint64_t             census_due_ms; /* monotonic: the next census */
+    uint64_t             census_started_ms;
+    size_t               census_slices;
+} ops;
+
+static void
+ops_list_job_free(struct ops_list_job *j)
+{
+    xs_rep_list_walk_free(j->walk);
+    for (size_t i = 0; i < j->n; i++)
+        xs_free(j->v[i].bare);
+    xs_free(j->v);
+    json_decref(j->rows);
+    xs_free(j);
+}
+
+/* A slice of j's work: true once its rows are all built. */
+static bool
+ops_list_job_step(struct ops_list_job *j)
+{
+    j->slices++;
+    if (j->walk != NULL) {
+        if (!xs_rep_list_walk_step(j->walk, xs_wall_s(), OPS_SLICE_BUDGET))
+            return false;
+        xs_rep_list_walk_result(j->walk, &j->v, &j->n);
+        xs_rep_list_walk_free(j->walk);
+        j->walk = NULL;
+    }
+    for (size_t k = 0; k < OPS_ROWS_PER_SLICE && j->done < j->n; k++) {
+        const struct xs_rep_listed *l = &j->v[j->done++];
+
+        json_array_append_new(j->rows, ops_score_json(l->bare, &l->s));
+    }
+    return j->done == j->n;
+}
+
+/* Answers j's call (if it still waits) and frees j. */
+static void
+ops_list_job_finish(struct ops_list_job *j, struct xs_admin_call *call)
+{
+    xs_log(XS_LOG_INFO, "reputation: operator list below=%lld max=%lld "
+        "found=%zu slices=%zu ms=%" PRIu64, j->below, j->max, j->n,
+        j->slices, xs_now_ms() - j->started_ms);
+    if (call != NULL) {
+        xs_admin_call_ok(call, j->rows);
+        j->rows = NULL;
+    }
+    ops_list_job_free(j);
+}
+
+/* Arms the timer for what comes next: a list's slice at once, a census
+ * slice after a gap, or the next census when it is due. */
+static void
+ops_schedule(void)
+{
+    struct xs_rep *r = ops.m != NULL ? ops.m->rep : NULL;
+    uint64_t now = xs_now_ms(), delay = 0;
+    struct timeval tv;
+
+    if (ops.timer == NULL || r == NULL)
+        return;
+    if (ops.head == NULL) {
+        if (xs_rep_census_running(r))
+            delay = OPS_CENSUS_GAP_MS;
+        else if (ops.census_due_ms > now)
+            delay = ops.census_due_ms - now;
+    }
+    tv.tv_sec = (time_t)(delay / 1000);
+    tv.tv_usec = (suseconds_t)(delay % 1000 * 1000);
+    event_add(ops.timer, &tv);
+}
+
+static void
+ops_list_slice(void)
+{
+    struct ops_list_job *j = ops.head;
+    struct xs_admin_call *call = xs_admin_call_by_udata(j->call);
+
+    ops.head = j->next;
+    if (ops.head == NULL)
+        ops.tail = NULL;
+    j->next = NULL;
+    ops.njobs--;
+    if (call == NULL) {
+        /* The operator stopped waiting: so does the walk. */
+        xs_log(XS_LOG_INFO, "reputation: operator list below=%lld "
+            "max=%lld abandoned after slices=%zu", j->below, j->max,
+            j->slices);
+        ops_list_job_free(j);
+        return;
+    }
+    if (ops_list_job_step(j)) {
+        ops_list_job_finish(j, call);
+        return;
+    }
+    if (ops.tail != NULL)
+        ops.tail->next = j;
+    else
+        ops.head = j;
+    ops.tail = j;
+    ops.njobs++;
+}
+
+static void
+ops_census_slice(struct xs_rep *r)
+{
+    uint64_t now = xs_now_ms();
+
+    if (!ops.m->is_loaded) {
+        /* Scores would be wrong, not just incomplete. */
+        ops.census_due_ms = now + OPS_LOAD_POLL_MS;
+        return;
+    }
+    if (!xs_rep_census_running(r)) {
+        if (now < ops.census_due_ms)
+            return;
+        ops.census_started_ms = now;
+        ops.census_slices = 0;
+    }
+    (void)xs_rep_census_step(r, xs_wall_s(), OPS_SLICE_BUDGET);
+    ops.census_slices++;
+    if (xs_rep_census_running(r))
+        return;
+    now = xs_now_ms();
+    ops.census_due_ms = now + OPS_CENSUS_PERIOD_MS;
+    xs_log(XS_LOG_DEBUG, "reputation: census done slices=%zu ms=%" PRIu64,
+        ops.census_slices, now - ops.census_started_ms);
+}
+
+static void
+ops_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    if (ops.m == NULL || ops.m->rep == NULL)
+        return;
+    if (ops.head != NULL)
+        ops_list_slice();
+    else
+        ops_census_slice(ops.m->rep);
+    ops_schedule();
+}
+
+void
+xs_rep_ops_stop(struct xs_mod_rep *m)
+{
+    if (ops.m != m)
+        return;     /* not started (an init that failed before) */
+    /* At shutdown the loop has stopped and the admin layer is done with
+     * the calls still waiting: the lists go unanswered. */
+    while (ops.head != NULL) {
+        struct ops_list_job *j = ops.head;
+
+        ops.head = j->next;
+        ops_list_job_free(j);
+    }
+    if (ops.timer != NULL)
+        event_free(ops.timer);
+    memset(&ops, 0, sizeof(ops));
+}
+
+xs_rc
+xs_rep_ops_start(struct xs_mod_rep *m)
+{
+    if (ops.m == m && ops.timer != NULL)
+        return XS_OK;
+    xs_rep_ops_stop(ops.m);
+    ops.m = m;
+    ops.timer = event_new(xs_server()->base, -1, 0, ops_on_timer, NULL);
+    if (ops.timer == NULL) {
+        xs_log(XS_LOG_ERR, "reputation: cannot make the walk timer");
+        ops.m = NULL;
+        return XS_EIO;
+    }
+    ops_schedule();
+    return XS_OK;
+}
+
+/* The timer runs for m: started at init (xs_rep_ops_start), or here at
+ * the first call that needs it. */
+static bool
+ops_started(struct xs_mod_rep *m)
+{
+    return xs_rep_ops_start(m) == XS_OK;
+}
+
 /* ---- reputation_list [--below N] [--max M] ---- */
 
 static void
@@ -562,9 +797,7 @@ ops_list(struct xs_admin_call *call, void *state)
     const char *below_arg = xs_admin_call_arg(call, "below");
     const char *max_arg = xs_admin_call_arg(call, "max");
     long long below = OPS_BELOW_DEFAULT, max = OPS_MAX_DEFAULT;
-    struct xs_rep_listed *v = NULL;
-    size_t n = 0;
-    json_t *rows;
+    struct ops_list_job *j;
 
     if (r == NULL)
         return;
@@ -579,16 +812,36 @@ ops_list(struct xs_admin_call *call, void *state)
             "to %d", OPS_MAX_MAX);
         return;
     }
-    xs_rep_list_below(r, (int)below, (size_t)max, xs_wall_s(), &v, &n);
-    rows = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_array_append_new(rows, ops_score_json(v[i].bare, &v[i].s));
-        xs_free(v[i].bare);
+    if (!ops_started(state)) {
+        xs_admin_call_fail(call, 503, "Reputation lists are not running");
+        return;
     }
-    xs_free(v);
-    xs_log(XS_LOG_INFO, "reputation: operator list below=%lld max=%lld "
-        "found=%zu", below, max, n);
-    xs_admin_call_ok(call, rows);
+    if (ops.njobs >= OPS_LISTS_MAX) {
+        xs_log(XS_LOG_INFO, "reputation: operator list refused below=%lld "
+            "max=%lld: %zu lists running", below, max, ops.njobs);
+        xs_admin_call_fail(call, 503, "Too many reputation lists running, "
+            "try again");
+        return;
+    }
+    j = xs_calloc(1, sizeof(*j));
+    j->call = xs_admin_call_udata(call);
+    j->walk = xs_rep_list_walk_new(r, (int)below, (size_t)max);
+    j->rows = json_array();
+    j->below = below;
+    j->max = max;
+    j->started_ms = xs_now_ms();
+    /* A first slice now: on a small server, that is the whole list. */
+    if (ops_list_job_step(j)) {
+        ops_list_job_finish(j, call);
+        return;
+    }
+    if (ops.tail != NULL)
+        ops.tail->next = j;
+    else
+        ops.head = j;
+    ops.tail = j;
+    ops.njobs++;
+    ops_schedule();
 }
 
 const struct xs_admin_cmd xs_rep_ops_commands[] = {
@@ -610,7 +863,13 @@ xs_rep_ops_metrics(struct evbuffer *out, void *mod_state)
     struct xs_rep_db_stats db;
 
     if (m != NULL && m->rep != NULL && m->is_loaded) {
-        xs_rep_stats(m->rep, xs_wall_s(), &st);
+        int64_t now = xs_wall_s();
+
+        /* A small engine is counted now; a larger one comes from the
+         * census the timer runs in slices. */
+        (void)ops_started(m);
+        (void)xs_rep_census_run(m->rep, now, OPS_CENSUS_SYNC_MAX);
+        xs_rep_stats(m->rep, now, &st);
         xs_metrics_family(out, "xmppd_reputation_accounts", "gauge",
             "Local accounts by reputation level.");
         for (size_t l = 0; l < XS_REP_LEVEL__COUNT; l++)
@@ -631,6 +890,11 @@ xs_rep_ops_metrics(struct evbuffer *out, void *mod_state)
             "Operator pins in force.");
         evbuffer_add_printf(out, "xmppd_reputation_pins %" PRIu64 "\n",
             st.pins);
+        xs_metrics_family(out, "xmppd_reputation_census_timestamp_seconds",
+            "gauge", "When the census behind the accounts, evidence items "
+            "and pins lines completed (0: not yet).");
+        evbuffer_add_printf(out, "xmppd_reputation_census_timestamp_seconds "
+            "%" PRId64 "\n", st.censuses > 0 ? st.census_at : 0);
         xs_metrics_family(out, "xmppd_reputation_score_computations_total",
             "counter", "Scores computed since start (cache misses).");
         evbuffer_add_printf(out, "xmppd_reputation_score_computations_total "

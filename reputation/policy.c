@@ -11,10 +11,14 @@
  */
 #include "reputation/policy.h"
 
+#include "reputation/flag.h"
+
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define POL_DAY_S        86400
 #define POL_PATH         "modules.mod_reputation"
@@ -87,6 +91,13 @@ xs_rep_policy_defaults(struct xs_rep_policy *p)
     pol_kind(p, XS_EVK_CAPTCHA_PASSED, 5, 0, 5);
     /* The operator gives each note's weight; it stands until removed. */
     pol_kind(p, XS_EVK_OPERATOR, 0, 0, 100);
+    /* A valid flag's weight comes from its trust and the issuer's
+     * standing (given per item); a month of memory, and a cap below the
+     * strongest local evidence: a peer's word is worth less than ours. */
+    pol_kind(p, XS_EVK_TRUST_FLAG, 0, 30, 20);
+    /* A forged or replayed flag is the issuing domain's doing: as heavy
+     * as a spam report, and forty points of them at most. */
+    pol_kind(p, XS_EVK_FLAG_INVALID, -10, 30, 40);
 
     p->reporter_floor = 0.25;
     p->reporter_full_at = 50;
@@ -102,6 +113,32 @@ xs_rep_policy_defaults(struct xs_rep_policy *p)
     p->horizon_s = 365 * POL_DAY_S;
     p->query_domains = NULL;
     p->nquery_domains = 0;
+
+    /* keys_dir stays NULL here (the defaults allocate nothing): the
+     * options put it beside the configuration file. */
+    p->trust.flag_validity_s = XS_FLAG_VALIDITY_S;
+    p->trust.flag_max_validity_s = XS_FLAG_MAX_VALIDITY_S;
+    p->trust.flag_skew_s = XS_FLAG_SKEW_S;
+    p->trust.replay_cache_max = 200000;
+    p->trust.key_cache_s = 3600;
+    p->trust.key_fetch_timeout_ms = 5000;
+    p->trust.key_fetch_waiters_max = 1000;
+    p->trust.flag_weight = 20;
+    p->trust.egress_refuse_level = XS_REP_BAD;
+    p->trust.egress_probation_per_hour = 10;
+
+    /* Defaults that keep federation with ordinary Prosody and ejabberd
+     * users working: a request without a flag is judged by the scores. */
+    p->gate.enabled = true;
+    p->gate.reject_below = -10;
+    p->gate.domain_reject_below = -40;
+    /* 45 = a score of -10 at home: the sender's own server calls it
+     * suspicious (the default levels), so we do not take it either. */
+    p->gate.min_flag_trust = 45;
+    p->gate.no_flag = XS_GATE_NOFLAG_SCORE;
+    p->gate.invalid_flag = XS_GATE_INVALID_REJECT;
+    p->gate.action = XS_GATE_ACT_UNSUBSCRIBED;
+    p->gate.audit_deliveries = true;
 }
 
 void
@@ -114,6 +151,13 @@ xs_rep_policy_fini(struct xs_rep_policy *p)
     xs_free(p->query_domains);
     p->query_domains = NULL;
     p->nquery_domains = 0;
+    xs_free(p->trust.keys_dir);
+    p->trust.keys_dir = NULL;
+    for (size_t i = 0; i < p->trust.npinned; i++)
+        xs_free(p->trust.pinned[i].domain);
+    xs_free(p->trust.pinned);
+    p->trust.pinned = NULL;
+    p->trust.npinned = 0;
 }
 
 double
@@ -322,12 +366,14 @@ pol_evidence_opt(struct pol_ctx *x, const struct xs_conf_node *opts,
             return rc;
         }
         rc = pol_keys(x, km, path, known);
-        if (rc == XS_OK && k == XS_EVK_OPERATOR
+        if (rc == XS_OK && xs_evk_weight_is_given(k)
             && xs_conf_node_get(km, "weight") != NULL) {
             char *kp = xs_asprintf("%s.weight", path);
 
             rc = pol_fail(x, xs_conf_node_get(km, "weight"), kp,
-                "the operator gives each note's weight");
+                k == XS_EVK_OPERATOR
+                ? "the operator gives each note's weight"
+                : "each item's weight is given by its source");
             xs_free(kp);
         }
         xs_free(path);
@@ -418,6 +464,318 @@ pol_domains_opt(struct pol_ctx *x, const struct xs_conf_node *opts,
     return XS_OK;
 }
 
+/* ---- trust flags and the subscription gate (issue 6) ---- */
+
+#define POL_TRUST_PINNED_MAX 16     /* pinned keys per domain */
+
+/* seconds (or ms) in [min, max] into *out, if the key is present. */
+static xs_rc
+pol_int64(struct pol_ctx *x, const struct xs_conf_node *map,
+    const char *name, const char *key, long long min, long long max,
+    int64_t *out)
+{
+    long long v = *out;
+    xs_rc rc = pol_int(x, map, name, key, min, max, &v);
+
+    if (rc == XS_OK)
+        *out = v;
+    return rc;
+}
+
+static xs_rc
+pol_size(struct pol_ctx *x, const struct xs_conf_node *map, const char *name,
+    const char *key, long long min, long long max, size_t *out)
+{
+    long long v = (long long)*out;
+    xs_rc rc = pol_int(x, map, name, key, min, max, &v);
+
+    if (rc == XS_OK)
+        *out = (size_t)v;
+    return rc;
+}
+
+static xs_rc
+pol_bool(struct pol_ctx *x, const struct xs_conf_node *map, const char *name,
+    const char *key, bool *out)
+{
+    const struct xs_conf_node *n = xs_conf_node_get(map, name);
+    bool v;
+
+    if (n == NULL)
+        return XS_OK;
+    if (xs_conf_node_bool(n, &v) != XS_OK)
+        return pol_fail(x, n, key, "must be true or false");
+    *out = v;
+    return XS_OK;
+}
+
+/* One of names[0..n) (NULL entries are not allowed values) into *out. */
+static xs_rc
+pol_enum(struct pol_ctx *x, const struct xs_conf_node *map, const char *name,
+    const char *key, const char *const *names, size_t n, const char *help,
+    int *out)
+{
+    const struct xs_conf_node *node = xs_conf_node_get(map, name);
+    const char *s = node != NULL ? xs_conf_node_str(node) : NULL;
+
+    if (node == NULL)
+        return XS_OK;
+    for (size_t i = 0; s != NULL && i < n; i++) {
+        if (names[i] != NULL && strcmp(s, names[i]) == 0) {
+            *out = (int)i;
+            return XS_OK;
+        }
+    }
+    return pol_fail(x, node, key, help);
+}
+
+/* The configuration file's folder, absolute: relative paths in the file
+ * are read against it, as conf.c does for its own paths. */
+static char *
+pol_conf_dir(const struct xs_conf *conf)
+{
+    const char *path = conf != NULL && conf->path != NULL ? conf->path : "";
+    const char *slash = strrchr(path, '/');
+    char cwd[PATH_MAX];
+    char *dir;
+
+    if (slash == path)
+        return xs_strdup("/");
+    dir = slash != NULL ? xs_strndup(path, (size_t)(slash - path))
+                        : xs_strdup(".");
+    if (dir[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+        return dir;
+    if (strcmp(dir, ".") == 0) {
+        xs_free(dir);
+        return xs_strdup(cwd);
+    }
+    {
+        char *abs = xs_asprintf("%s/%s", cwd, dir);
+
+        xs_free(dir);
+        return abs;
+    }
+}
+
+/* trust_keys_dir (default: "keys" beside the configuration file). */
+static xs_rc
+pol_keys_dir_opt(struct pol_ctx *x, const struct xs_conf_node *opts,
+    struct xs_rep_policy *p)
+{
+    const struct xs_conf_node *n = opts != NULL
+        ? xs_conf_node_get(opts, "trust_keys_dir") : NULL;
+    const char *s = n != NULL ? xs_conf_node_str(n) : "keys";
+    char *dir;
+
+    if (s == NULL || s[0] == '\0')
+        return pol_fail(x, n, "trust_keys_dir", "must be a folder name");
+    xs_free(p->trust.keys_dir);
+    if (s[0] == '/') {
+        p->trust.keys_dir = xs_strdup(s);
+        return XS_OK;
+    }
+    while (s[0] == '.' && s[1] == '/')
+        s += 2;
+    dir = pol_conf_dir(x->conf);
+    p->trust.keys_dir = s[0] == '\0' || strcmp(s, ".") == 0
+        ? xs_strdup(dir) : xs_asprintf("%s/%s", dir, s);
+    xs_free(dir);
+    return XS_OK;
+}
+
+/* A domain as an operator writes it: lowercased; no JID parts.  NULL if
+ * it is not one. */
+static char *
+pol_domain(const char *s)
+{
+    size_t len = s != NULL ? strlen(s) : 0;
+    char *d;
+
+    if (len == 0 || len > XS_TRUST_DOMAIN_MAX ||
+        strpbrk(s, "@/ \t") != NULL)
+        return NULL;
+    d = xs_strdup(s);
+    for (char *c = d; *c != '\0'; c++)
+        *c = (char)tolower((unsigned char)*c);
+    return d;
+}
+
+/* trust_keys: {domain: [base64 Ed25519 public key, ...]}: pinned keys,
+ * which alone verify the domain's flags. */
+static xs_rc
+pol_trust_keys_opt(struct pol_ctx *x, const struct xs_conf_node *opts,
+    struct xs_rep_policy *p)
+{
+    const struct xs_conf_node *m = xs_conf_node_get(opts, "trust_keys");
+    struct xs_trust_policy *t = &p->trust;
+    size_t total = 0;
+
+    if (m == NULL || xs_conf_node_is_null(m))
+        return XS_OK;
+    if (m->kind != XS_CONF_MAP)
+        return pol_fail(x, m, "trust_keys", "must be a map {domain: "
+            "[base64 Ed25519 public keys]}");
+    for (size_t i = 0; i < m->nitems; i++)
+        total += m->items[i]->kind == XS_CONF_LIST ? m->items[i]->nitems : 1;
+    t->pinned = xs_calloc(total + 1, sizeof(t->pinned[0]));
+    for (size_t i = 0; i < m->nitems; i++) {
+        const struct xs_conf_node *l = m->items[i];
+        char *path = xs_asprintf("trust_keys.%s", l->key);
+        char *domain = pol_domain(l->key);
+        size_t first = t->npinned;
+        xs_rc rc = XS_OK;
+
+        if (domain == NULL)
+            rc = pol_fail(x, l, path, "must be a domain (no '@' or '/')");
+        else if (l->kind != XS_CONF_LIST || l->nitems == 0 ||
+                 l->nitems > POL_TRUST_PINNED_MAX)
+            rc = pol_fail(x, l, path, "must be a list of 1 to 16 base64 "
+                "Ed25519 public keys");
+        for (size_t k = 0; rc == XS_OK && k < l->nitems; k++) {
+            struct xs_trust_pinned *pin = &t->pinned[t->npinned];
+
+            if (!xs_trust_b64_decode(xs_conf_node_str(l->items[k]), false,
+                    pin->pk, sizeof(pin->pk))) {
+                rc = pol_fail(x, l->items[k], path, "must be standard "
+                    "base64 of a 32-byte Ed25519 public key");
+                break;
+            }
+            for (size_t j = first; j < t->npinned; j++) {
+                if (memcmp(t->pinned[j].pk, pin->pk, sizeof(pin->pk)) == 0)
+                    rc = pol_fail(x, l->items[k], path, "a key is listed "
+                        "twice");
+            }
+            if (rc == XS_OK) {
+                pin->domain = xs_strdup(domain);
+                t->npinned++;
+            }
+        }
+        xs_free(domain);
+        xs_free(path);
+        if (rc != XS_OK)
+            return rc;
+    }
+    return XS_OK;
+}
+
+static xs_rc
+pol_trust_opts(struct pol_ctx *x, const struct xs_conf_node *opts,
+    struct xs_rep_policy *p)
+{
+    static const char *const levels[] = {
+        [XS_REP_TRUSTED] = "trusted", [XS_REP_NORMAL] = "normal",
+        [XS_REP_PROBATION] = "probation", [XS_REP_SUSPICIOUS] = "suspicious",
+        [XS_REP_BAD] = "bad",
+    };
+    struct xs_trust_policy *t = &p->trust;
+    int level = (int)t->egress_refuse_level;
+    long long v;
+    xs_rc rc;
+
+    /* Issued validity: the spec's maximum is a day (docs/trust-flags.md
+     * 6.2); accepted: a verifier should not go below an hour, but tests
+     * and tight operators may. */
+    if ((rc = pol_keys_dir_opt(x, opts, p)) != XS_OK ||
+        (rc = pol_int64(x, opts, "flag_validity", "flag_validity", 60,
+            XS_FLAG_MAX_VALIDITY_S, &t->flag_validity_s)) != XS_OK ||
+        (rc = pol_int64(x, opts, "flag_max_validity", "flag_max_validity",
+            60, XS_FLAG_MAX_VALIDITY_S, &t->flag_max_validity_s)) != XS_OK ||
+        (rc = pol_int64(x, opts, "flag_skew", "flag_skew", 0, 3600,
+            &t->flag_skew_s)) != XS_OK ||
+        /* 24 bytes a slot, 2 slots an entry: 10^8 is 4.8 GB, the most
+         * any sane setting could mean. */
+        (rc = pol_size(x, opts, "replay_cache_max", "replay_cache_max", 1,
+            100000000, &t->replay_cache_max)) != XS_OK ||
+        (rc = pol_int64(x, opts, "key_cache", "key_cache", 60,
+            7 * POL_DAY_S, &t->key_cache_s)) != XS_OK ||
+        (rc = pol_int64(x, opts, "key_fetch_timeout_ms",
+            "key_fetch_timeout_ms", 100, 60000,
+            &t->key_fetch_timeout_ms)) != XS_OK ||
+        (rc = pol_size(x, opts, "key_fetch_waiters_max",
+            "key_fetch_waiters_max", 1, 100000,
+            &t->key_fetch_waiters_max)) != XS_OK ||
+        (rc = pol_trust_keys_opt(x, opts, p)) != XS_OK ||
+        (rc = pol_num(x, opts, "flag_weight", "flag_weight", 0,
+            POL_POINTS_MAX, &t->flag_weight)) != XS_OK ||
+        (rc = pol_enum(x, opts, "egress_refuse_level", "egress_refuse_level",
+            levels, XS_ARRAY_LEN(levels), "must be a level: trusted, normal, "
+            "probation, suspicious or bad", &level)) != XS_OK)
+        return rc;
+    t->egress_refuse_level = (enum xs_rep_level)level;
+    v = t->egress_probation_per_hour;
+    if ((rc = pol_int(x, opts, "egress_probation_per_hour",
+            "egress_probation_per_hour", 0, POL_REPORTS_MAX, &v)) != XS_OK)
+        return rc;
+    t->egress_probation_per_hour = (int)v;
+    return XS_OK;
+}
+
+/* subscription_gate: {enabled, reject_below, domain_reject_below,
+ * min_flag_trust, no_flag, invalid_flag, action, audit_deliveries} */
+static xs_rc
+pol_gate_opt(struct pol_ctx *x, const struct xs_conf_node *opts,
+    struct xs_rep_policy *p)
+{
+    static const char *const known[] = {
+        "enabled", "reject_below", "domain_reject_below", "min_flag_trust",
+        "no_flag", "invalid_flag", "action", "audit_deliveries", NULL
+    };
+    static const char *const no_flag[] = {
+        [XS_GATE_NOFLAG_SCORE] = "score", [XS_GATE_NOFLAG_REJECT] = "reject",
+        [XS_GATE_NOFLAG_DELIVER] = "deliver",
+    };
+    static const char *const invalid[] = {
+        [XS_GATE_INVALID_REJECT] = "reject",
+        [XS_GATE_INVALID_SCORE] = "score",
+    };
+    static const char *const action[] = {
+        [XS_GATE_ACT_UNSUBSCRIBED] = "unsubscribed",
+        [XS_GATE_ACT_ERROR] = "error", [XS_GATE_ACT_SILENT] = "silent",
+    };
+    const struct xs_conf_node *m = xs_conf_node_get(opts,
+        "subscription_gate");
+    struct xs_gate_policy *g = &p->gate;
+    int nf = (int)g->no_flag, inv = (int)g->invalid_flag;
+    int act = (int)g->action;
+    long long v = g->min_flag_trust;
+    xs_rc rc;
+
+    if (m == NULL || xs_conf_node_is_null(m))
+        return XS_OK;
+    if (m->kind != XS_CONF_MAP)
+        return pol_fail(x, m, "subscription_gate", "must be a map {enabled, "
+            "reject_below, domain_reject_below, min_flag_trust, no_flag, "
+            "invalid_flag, action, audit_deliveries}");
+    if ((rc = pol_keys(x, m, "subscription_gate", known)) != XS_OK ||
+        (rc = pol_bool(x, m, "enabled", "subscription_gate.enabled",
+            &g->enabled)) != XS_OK ||
+        (rc = pol_num(x, m, "reject_below", "subscription_gate.reject_below",
+            -POL_POINTS_MAX, POL_POINTS_MAX, &g->reject_below)) != XS_OK ||
+        (rc = pol_num(x, m, "domain_reject_below",
+            "subscription_gate.domain_reject_below", -POL_POINTS_MAX,
+            POL_POINTS_MAX, &g->domain_reject_below)) != XS_OK ||
+        (rc = pol_int(x, m, "min_flag_trust",
+            "subscription_gate.min_flag_trust", 0, 100, &v)) != XS_OK ||
+        (rc = pol_enum(x, m, "no_flag", "subscription_gate.no_flag", no_flag,
+            XS_ARRAY_LEN(no_flag), "must be score, reject or deliver",
+            &nf)) != XS_OK ||
+        (rc = pol_enum(x, m, "invalid_flag", "subscription_gate.invalid_flag",
+            invalid, XS_ARRAY_LEN(invalid), "must be reject or score",
+            &inv)) != XS_OK ||
+        (rc = pol_enum(x, m, "action", "subscription_gate.action", action,
+            XS_ARRAY_LEN(action), "must be unsubscribed, error or silent",
+            &act)) != XS_OK ||
+        (rc = pol_bool(x, m, "audit_deliveries",
+            "subscription_gate.audit_deliveries",
+            &g->audit_deliveries)) != XS_OK)
+        return rc;
+    g->min_flag_trust = (int)v;
+    g->no_flag = (enum xs_gate_no_flag)nf;
+    g->invalid_flag = (enum xs_gate_invalid)inv;
+    g->action = (enum xs_gate_action)act;
+    return XS_OK;
+}
+
 static xs_rc
 pol_parse(struct pol_ctx *x, const struct xs_conf_node *opts,
     struct xs_rep_policy *p)
@@ -428,7 +786,12 @@ pol_parse(struct pol_ctx *x, const struct xs_conf_node *opts,
         "subs_accepted", "subs_refused", "subs_ignored", "msgs_to_strangers",
         "evidence", "reporter_floor", "reporter_full_at", "per_source_cap",
         "reports_per_hour", "domain_share", "domain_share_cap",
-        "domain_weight", "levels", "horizon_days", "query_domains", NULL
+        "domain_weight", "levels", "horizon_days", "query_domains",
+        "trust_keys_dir", "flag_validity", "flag_max_validity", "flag_skew",
+        "replay_cache_max", "key_cache", "key_fetch_timeout_ms",
+        "key_fetch_waiters_max", "trust_keys", "flag_weight",
+        "egress_refuse_level", "egress_probation_per_hour",
+        "subscription_gate", NULL
     };
     static const char *const rates[] = {
         "age", "mutual_contacts", "replies", "days_active", "subs_accepted",
@@ -495,7 +858,10 @@ pol_parse(struct pol_ctx *x, const struct xs_conf_node *opts,
             POL_DAYS_MAX, &v)) != XS_OK)
         return rc;
     p->horizon_s = v * POL_DAY_S;
-    return pol_domains_opt(x, opts, p);
+    if ((rc = pol_domains_opt(x, opts, p)) != XS_OK ||
+        (rc = pol_trust_opts(x, opts, p)) != XS_OK)
+        return rc;
+    return pol_gate_opt(x, opts, p);
 }
 
 xs_rc
@@ -508,8 +874,9 @@ xs_rep_policy_from_conf(const struct xs_conf *conf,
     *errmsg = NULL;
     xs_rep_policy_defaults(p);
     if (opts == NULL || xs_conf_node_is_null(opts))
-        return XS_OK;
-    rc = pol_parse(&x, opts, p);
+        rc = pol_keys_dir_opt(&x, NULL, p);     /* its default */
+    else
+        rc = pol_parse(&x, opts, p);
     if (rc != XS_OK) {
         /* Leave the defaults: the caller refuses to start anyway. */
         xs_rep_policy_fini(p);

@@ -36,6 +36,51 @@ struct xs_rep_rate {
     double cap;             /* |total| never exceeds this */
 };
 
+/* Signed trust flags (issue 6; docs/trust-flags.md). */
+struct xs_trust_pinned {
+    char    *domain;            /* owned: prepared domain */
+    uint8_t  pk[32];            /* Ed25519 public key */
+};
+
+enum xs_gate_no_flag { XS_GATE_NOFLAG_SCORE, XS_GATE_NOFLAG_REJECT,
+                       XS_GATE_NOFLAG_DELIVER };
+enum xs_gate_invalid { XS_GATE_INVALID_REJECT, XS_GATE_INVALID_SCORE };
+enum xs_gate_action  { XS_GATE_ACT_UNSUBSCRIBED, XS_GATE_ACT_ERROR,
+                       XS_GATE_ACT_SILENT };
+
+struct xs_trust_policy {
+    char    *keys_dir;          /* owned: trust_keys_dir; default: "keys"
+                                   beside the configuration file */
+    int64_t  flag_validity_s;   /* flags we issue: 3600 */
+    int64_t  flag_max_validity_s;   /* longest we accept: 86400 */
+    int64_t  flag_skew_s;       /* clock skew allowed: 300 */
+    size_t   replay_cache_max;  /* nonces remembered: 200000 */
+    int64_t  key_cache_s;       /* discovered keys kept: 3600 */
+    int64_t  key_fetch_timeout_ms;  /* one discovery: 5000 */
+    size_t   key_fetch_waiters_max; /* stanzas waiting on one domain's
+                                       discovery: 1000 */
+    struct xs_trust_pinned *pinned; /* owned: trust_keys: {domain: [..]} */
+    size_t   npinned;
+    double   flag_weight;       /* |points| of a valid flag at trust 0 or
+                                   100, before the issuer's standing: 20 */
+    /* Egress: our own accounts toward other domains. */
+    enum xs_rep_level egress_refuse_level;  /* at or below: refused
+                                               (policy-violation): bad */
+    int      egress_probation_per_hour;     /* requests to other domains
+                                               while in probation: 10 */
+};
+
+struct xs_gate_policy {
+    bool     enabled;                   /* subscription_gate.enabled: true */
+    double   reject_below;              /* sender's score: -10 */
+    double   domain_reject_below;       /* its domain's score: -40 */
+    int      min_flag_trust;            /* a valid flag below: 45 */
+    enum xs_gate_no_flag no_flag;       /* score */
+    enum xs_gate_invalid invalid_flag;  /* reject */
+    enum xs_gate_action  action;        /* unsubscribed */
+    bool     audit_deliveries;          /* audit every decision: true */
+};
+
 struct xs_rep_policy {
     /* Local accounts: computed from the account and its activity. */
     double             registered;      /* every account: +5 */
@@ -86,6 +131,9 @@ struct xs_rep_policy {
      * besides local users.  Owned. */
     char             **query_domains;
     size_t             nquery_domains;
+
+    struct xs_trust_policy trust;   /* flags, keys, egress limits */
+    struct xs_gate_policy  gate;    /* subscription_gate: {...} */
 };
 
 /* The defaults (query_domains empty). */

@@ -77,6 +77,16 @@ score(struct xs_rep *r, const char *subject, int64_t now)
     return xs_rep_score(r, subject, now).score;
 }
 
+/* The counters after a whole census at now: what a full walk counts. */
+static void
+stats_now(struct xs_rep *r, int64_t now, struct xs_rep_stats *st)
+{
+    assert_true(xs_rep_census_run(r, now, SIZE_MAX));
+    assert_false(xs_rep_census_running(r));
+    xs_rep_stats(r, now, st);
+    assert_int_equal(st->census_at, now);
+}
+
 static const struct xs_rep_line *
 find_line(const struct xs_rep_explanation *e, const char *what,
     const char *source)
@@ -122,6 +132,7 @@ test_names(void **state)
     static const char *const kinds[] = {
         "block", "report_spam", "report_abuse", "sub_refused", "conversed",
         "rate_limited", "s2s_refused", "captcha_passed", "operator",
+        "trust_flag", "flag_invalid",
     };
     static const char *const srcs[] = { "user", "admin", "system", "buddy" };
     enum xs_evk k;
@@ -380,7 +391,7 @@ test_three_reporters(void **state)
     assert_string_equal(e.lines[0].what, "age");
     assert_string_equal(e.lines[1].what, "report_spam");
     xs_rep_explanation_fini(&e);
-    xs_rep_stats(r, NOW, &st);
+    stats_now(r, NOW, &st);
     assert_int_equal(st.items_by_kind[XS_EVK_BLOCK], 3);
     assert_int_equal(st.items_by_kind[XS_EVK_REPORT_SPAM], 3);
     assert_int_equal(st.admitted[XS_REP_ADMITTED], 6);
@@ -466,9 +477,18 @@ test_kind_cap(void **state)
     assert_near(l->points, -4);
     assert_string_equal(l->note, "capped per kind");
     xs_rep_explanation_fini(&e);
-    /* Domain: 0.2 * -40 = -8; JID: -40 + 0.5 * -8 = -44. */
-    assert_int_equal(score(r, "remote.example", NOW), -8);
-    assert_int_equal(score(r, "x@remote.example", NOW), -44);
+    /* The kind cap protects the JID's own score, not its domain's: the
+     * domain takes its share of the items as filed (engine.h), -50, not
+     * of the JID's capped -40 (the share cap bounds it instead).
+     * Domain: 0.2 * -50 = -10; JID: -40 + 0.5 * -10 = -45. */
+    explain(r, "remote.example", NOW, &e);
+    assert_non_null(l = find_line(&e, "jids", ""));
+    assert_near(l->weight, -50);
+    assert_near(l->points, -10);
+    assert_string_equal(l->note, "1 JID, 10 items");
+    xs_rep_explanation_fini(&e);
+    assert_int_equal(score(r, "remote.example", NOW), -10);
+    assert_int_equal(score(r, "x@remote.example", NOW), -45);
     xs_rep_free(r);
 }
 
@@ -490,7 +510,7 @@ test_rate_limit(void **state)
     assert_int_equal(submit(r, "late@remote.example", XS_EVK_BLOCK,
         XS_EVSRC_USER, me, false, NOW + 1800), XS_REP_RATE_LIMITED);
     /* Nothing changed: no subject, no item. */
-    xs_rep_stats(r, NOW + 1800, &st);
+    stats_now(r, NOW + 1800, &st);
     assert_int_equal(st.subjects, 22);  /* me, 20 JIDs, remote.example */
     assert_int_equal(st.items_by_kind[XS_EVK_REPORT_SPAM], 20);
     assert_int_equal(st.items_by_kind[XS_EVK_BLOCK], 0);
@@ -514,7 +534,7 @@ test_rate_limit(void **state)
         XS_EVSRC_USER, me, false, NOW + 3601), XS_REP_RATE_LIMITED);
     assert_int_equal(submit(r, "later@remote.example", XS_EVK_BLOCK,
         XS_EVSRC_USER, me, false, NOW + 3660), XS_REP_ADMITTED);
-    xs_rep_stats(r, NOW + 3660, &st);
+    stats_now(r, NOW + 3660, &st);
     assert_int_equal(st.admitted[XS_REP_RATE_LIMITED], 4);
     xs_rep_free(r);
 }
@@ -562,7 +582,7 @@ test_bad_submissions(void **state)
     reporter(r, "you@example.org");
     assert_int_equal(submit(r, "you@example.org", XS_EVK_SUB_REFUSED,
         XS_EVSRC_USER, "me@example.org", true, NOW), XS_REP_INVALID);
-    xs_rep_stats(r, NOW, &st);
+    stats_now(r, NOW, &st);
     assert_int_equal(st.admitted[XS_REP_INVALID], 9);
     assert_int_equal(st.admitted[XS_REP_SELF], 1);
     assert_int_equal(st.admitted[XS_REP_UNKNOWN_SUBJECT], 1);
@@ -597,6 +617,54 @@ test_operator_items(void **state)
         XS_REP_ADMITTED);
     assert_int_equal(score(r, "evil.example", NOW + 100 * DAY), -100);
     assert_int_equal(score(r, "a@evil.example", NOW), -50);
+    xs_rep_free(r);
+}
+
+/* Trust flags: the source gives each item's weight (the flag's trust
+ * scaled by the issuer's standing), clamped to the kind's cap; invalid
+ * flags weigh what the policy says. */
+static void
+test_trust_flag_items(void **state)
+{
+    struct xs_rep *r = engine();
+    struct xs_evidence e, stored;
+
+    (void)state;
+    assert_true(xs_evk_weight_is_given(XS_EVK_OPERATOR));
+    assert_true(xs_evk_weight_is_given(XS_EVK_TRUST_FLAG));
+    assert_false(xs_evk_weight_is_given(XS_EVK_FLAG_INVALID));
+    assert_false(xs_evk_weight_is_given(XS_EVK_BLOCK));
+
+    e = ev("bob@peer.example", XS_EVK_TRUST_FLAG, XS_EVSRC_SYSTEM,
+        "trust_flag");
+    e.weight = 7.5;
+    assert_int_equal(xs_rep_submit(r, &e, false, NOW, &stored),
+        XS_REP_ADMITTED);
+    assert_near(stored.weight, 7.5);
+    /* 7.5 + 0.5 * its domain's score (0.2 * 7.5 = 1.5 -> 2) = 8.5 -> 9 */
+    assert_int_equal(score(r, "bob@peer.example", NOW), 9);
+
+    e = ev("carol@peer.example", XS_EVK_TRUST_FLAG, XS_EVSRC_SYSTEM,
+        "trust_flag");
+    e.weight = 80;          /* more than the kind's cap (20) */
+    assert_int_equal(xs_rep_submit(r, &e, false, NOW, &stored),
+        XS_REP_ADMITTED);
+    assert_near(stored.weight, 20);
+    e.weight = -500;
+    assert_int_equal(xs_rep_submit(r, &e, false, NOW, &stored),
+        XS_REP_ADMITTED);
+    assert_near(stored.weight, -20);
+
+    /* flag_invalid: the policy's -10, whatever the item says; it decays
+     * with a 30-day half-life. */
+    e = ev("liar.example", XS_EVK_FLAG_INVALID, XS_EVSRC_SYSTEM,
+        "trust_flag");
+    e.weight = 99;
+    assert_int_equal(xs_rep_submit(r, &e, false, NOW, &stored),
+        XS_REP_ADMITTED);
+    assert_near(stored.weight, -10);
+    assert_int_equal(score(r, "liar.example", NOW), -10);
+    assert_int_equal(score(r, "liar.example", NOW + 30 * DAY), -5);
     xs_rep_free(r);
 }
 
@@ -751,7 +819,7 @@ test_domains(void **state)
     assert_non_null(l = find_line(&e, "jids", ""));
     assert_near(l->weight, -10);
     assert_near(l->points, -2);
-    assert_string_equal(l->note, "2 JIDs");
+    assert_string_equal(l->note, "2 JIDs, 2 items");
     assert_non_null(find_line(&e, "s2s_refused", "s2s"));
     xs_rep_explanation_fini(&e);
 
@@ -964,7 +1032,7 @@ test_retract(void **state)
         "me@example.org"));
     /* -5 + 0.5 * (0.2 * -5) = -5.5, rounded away from zero */
     assert_int_equal(score(r, "x@remote.example", NOW), -6);
-    xs_rep_stats(r, NOW, &st);
+    stats_now(r, NOW, &st);
     assert_int_equal(st.items_by_kind[XS_EVK_BLOCK], 0);
     xs_rep_free(r);
 }
@@ -985,7 +1053,7 @@ test_prune(void **state)
         "register", false, NOW);
     assert_int_equal(xs_rep_pin_set(r, "p@third.example", &pin, NOW),
         XS_OK);
-    xs_rep_stats(r, NOW, &st);
+    stats_now(r, NOW, &st);
     /* me, its reports ring... x, remote.example, y, other.example, p,
      * third.example */
     assert_int_equal(st.subjects, 7);
@@ -1002,12 +1070,12 @@ test_prune(void **state)
         .is_known);
     /* 5 + 0.5 * (0.2 * 5) */
     assert_int_equal(score(r, "y@other.example", NOW + 210 * DAY), 6);
-    xs_rep_stats(r, NOW + 210 * DAY, &st);
+    stats_now(r, NOW + 210 * DAY, &st);
     assert_int_equal(st.subjects, 3);   /* me, y, other.example */
     assert_int_equal(st.pins, 0);
     /* Past the horizon even what does not decay is forgotten. */
     assert_int_equal(xs_rep_prune(r, NOW + 366 * DAY), 1);
-    xs_rep_stats(r, NOW + 366 * DAY, &st);
+    stats_now(r, NOW + 366 * DAY, &st);
     assert_int_equal(st.subjects, 1);
     xs_rep_free(r);
 }
@@ -1023,13 +1091,13 @@ test_cache(void **state)
     xs_rep_account_set(r, "t@example.org", NOW - 400 * DAY, false);
     reporter(r, "me@example.org");
     assert_int_equal(score(r, "t@example.org", NOW), 18);
-    xs_rep_stats(r, NOW, &st);
+    stats_now(r, NOW, &st);
     before = st.computations;
     for (int i = 0; i < 1000; i++)
         assert_int_equal(score(r, "t@example.org", NOW + i % 60), 18);
     for (int i = 0; i < 1000; i++)
         assert_false(xs_rep_score(r, "nobody@example.org", NOW).is_known);
-    xs_rep_stats(r, NOW, &st);
+    stats_now(r, NOW, &st);
     /* The stats walk scored the reporter once; nothing else was
      * computed. */
     assert_true(st.computations - before <= 1);
@@ -1042,7 +1110,7 @@ test_cache(void **state)
     assert_int_equal(score(r, "t@example.org", NOW + 1), 11);
     /* Past XS_REP_CACHE_S it is computed again. */
     score(r, "t@example.org", NOW + 1 + XS_REP_CACHE_S);
-    xs_rep_stats(r, NOW + 1, &st);
+    stats_now(r, NOW + 1, &st);
     assert_true(st.computations - before >= 3);
     xs_rep_free(r);
 }
@@ -1080,7 +1148,7 @@ test_fold(void **state)
     }
     assert_int_equal(e.s.score, -100);
     xs_rep_explanation_fini(&e);
-    xs_rep_stats(r, NOW, &st);
+    stats_now(r, NOW, &st);
     assert_int_equal(st.items_by_kind[XS_EVK_RATE_LIMITED], 50);
     xs_rep_free(r);
 }
@@ -1147,7 +1215,7 @@ test_list_and_stats(void **state)
     assert_int_equal(n, 0);
     assert_null(l);
 
-    xs_rep_stats(r, NOW, &st);
+    stats_now(r, NOW, &st);
     assert_int_equal(st.accounts_by_level[XS_REP_TRUSTED], 3);
     assert_int_equal(st.accounts_by_level[XS_REP_NORMAL], 1);
     assert_int_equal(st.accounts_by_level[XS_REP_PROBATION], 2);
@@ -1158,7 +1226,7 @@ test_list_and_stats(void **state)
     xs_rep_account_remove(r, "spam@example.org");
     assert_false(xs_rep_account_exists(r, "spam@example.org"));
     assert_false(xs_rep_score(r, "spam@example.org", NOW).is_known);
-    xs_rep_stats(r, NOW, &st);
+    stats_now(r, NOW, &st);
     assert_int_equal(st.items_by_kind[XS_EVK_REPORT_SPAM], 1);
     xs_rep_free(r);
 }
@@ -1194,6 +1262,443 @@ conf_of(const char *yaml)
     return c;
 }
 
+/* ---- walks in slices: the census and lists ---- */
+
+#define WALK_ACCOUNTS   300
+
+static size_t walk_blames;  /* blocks and reports walk_world admitted */
+
+static void
+acct_name(char *buf, size_t len, const char *prefix, int i)
+{
+    int n = snprintf(buf, len, "%s%04d@example.org", prefix, i);
+
+    assert_true(n > 0 && (size_t)n < len);
+}
+
+/*
+ * An engine with a bit of everything: accounts of every level (ages and
+ * activity varied, some blamed by reporters, a few pinned, one pin
+ * expired), remote JIDs with items under a few domains.  Enough subjects
+ * for the table to have grown several times.
+ */
+static struct xs_rep *
+walk_world(void)
+{
+    struct xs_rep *r = engine();
+    char name[64], who[64];
+
+    walk_blames = 0;
+    for (int i = 0; i < 5; i++) {
+        acct_name(who, sizeof(who), "rep", i);
+        reporter(r, who);
+    }
+    for (int i = 0; i < WALK_ACCOUNTS; i++) {
+        acct_name(name, sizeof(name), "u", i);
+        xs_rep_account_set(r, name, NOW - (int64_t)(i % 40) * 30 * DAY,
+            i % 50 == 0);
+        xs_rep_account_mutual_set(r, name, (uint32_t)(i % 7));
+        for (int k = 0; k < i % 4; k++) {
+            acct_name(who, sizeof(who), "rep", k);
+            /* Under reports_per_hour: 5 at most from each per hour. */
+            if (submit(r, name, i % 2 ? XS_EVK_BLOCK : XS_EVK_REPORT_SPAM,
+                    XS_EVSRC_USER, who, true,
+                    NOW - 30 * DAY + (int64_t)k * 60 + (i / 5) * 3600)
+                == XS_REP_ADMITTED)
+                walk_blames++;
+        }
+        if (i % 37 == 0) {
+            struct xs_rep_pin pin = { .score = -50 + i % 100,
+                .reason = "test", .expires = i % 74 == 0 ? NOW + 10 : 0 };
+
+            assert_int_equal(xs_rep_pin_set(r, name, &pin, NOW - 100),
+                XS_OK);
+        }
+    }
+    for (int i = 0; i < 120; i++) {
+        char jid[64], src[32];
+
+        snprintf(jid, sizeof(jid), "x%03d@remote%d.example", i, i % 6);
+        snprintf(src, sizeof(src), "s2s%d", i % 3);
+        submit(r, jid, XS_EVK_RATE_LIMITED, XS_EVSRC_SYSTEM, src, false,
+            NOW - i);
+        if (i % 5 == 0)
+            submit(r, jid, XS_EVK_CONVERSED, XS_EVSRC_USER, "rep0000@"
+                "example.org", false, NOW);
+    }
+    return r;
+}
+
+static void
+census_assert_equal(const struct xs_rep_stats *a, const struct xs_rep_stats *b)
+{
+    for (int l = 0; l < XS_REP_LEVEL__COUNT; l++)
+        assert_int_equal(a->accounts_by_level[l], b->accounts_by_level[l]);
+    for (int k = 0; k < XS_EVK__COUNT; k++)
+        assert_int_equal(a->items_by_kind[k], b->items_by_kind[k]);
+    assert_int_equal(a->pins, b->pins);
+    assert_int_equal(a->subjects, b->subjects);
+}
+
+/* Steps a census at now with budget until it publishes; how many steps. */
+static size_t
+census_until_done(struct xs_rep *r, int64_t now, size_t budget)
+{
+    size_t steps = 0;
+    uint64_t before;
+    struct xs_rep_stats st;
+
+    xs_rep_stats(r, now, &st);
+    before = st.censuses;
+    do {
+        (void)xs_rep_census_step(r, now, budget);
+        steps++;
+        assert_true(steps < 1000000);
+    } while (xs_rep_census_running(r));
+    xs_rep_stats(r, now, &st);
+    assert_int_equal(st.censuses, before + 1);
+    assert_int_equal(st.census_at, now);
+    return steps;
+}
+
+static void
+test_census(void **state)
+{
+    static const size_t budgets[] = { 0, 1, 2, 3, 7, 64, 100000 };
+    struct xs_rep *r = walk_world();
+    struct xs_rep_stats full, st;
+    uint64_t levels[XS_REP_LEVEL__COUNT] = { 0 };
+    char name[64];
+    size_t steps;
+
+    (void)state;
+    /* Nothing counted before the first census: zeros, live counters. */
+    xs_rep_stats(r, NOW, &st);
+    assert_int_equal(st.censuses, 0);
+    assert_int_equal(st.accounts_by_level[XS_REP_PROBATION], 0);
+    assert_true(st.subjects > WALK_ACCOUNTS);
+    assert_true(st.admitted[XS_REP_ADMITTED] > 0);
+    assert_false(xs_rep_census_running(r));
+
+    /* A whole census counts what the scores say, account by account. */
+    stats_now(r, NOW, &full);
+    for (int i = 0; i < WALK_ACCOUNTS + 5; i++) {
+        if (i < WALK_ACCOUNTS)
+            acct_name(name, sizeof(name), "u", i);
+        else
+            acct_name(name, sizeof(name), "rep", i - WALK_ACCOUNTS);
+        levels[xs_rep_score(r, name, NOW).level]++;
+    }
+    for (int l = 0; l < XS_REP_LEVEL__COUNT; l++)
+        assert_int_equal(full.accounts_by_level[l], levels[l]);
+    assert_true(levels[XS_REP_TRUSTED] > 0 && levels[XS_REP_BAD] > 0);
+    assert_int_equal(full.pins, 9);     /* i = 0, 37, ..., 296 */
+    assert_int_equal(full.items_by_kind[XS_EVK_RATE_LIMITED], 120);
+    assert_int_equal(full.items_by_kind[XS_EVK_CONVERSED], 24);
+    assert_int_equal(full.items_by_kind[XS_EVK_BLOCK]
+        + full.items_by_kind[XS_EVK_REPORT_SPAM], walk_blames);
+    assert_int_equal(walk_blames, 450);
+
+    /* In slices of any size: the same counts, published once at the
+     * end, and the next step starts over. */
+    for (size_t b = 0; b < XS_ARRAY_LEN(budgets); b++) {
+        steps = census_until_done(r, NOW, budgets[b]);
+        xs_rep_stats(r, NOW, &st);
+        census_assert_equal(&st, &full);
+        if (budgets[b] <= 1)
+            assert_true(steps > WALK_ACCOUNTS / 2);
+        if (budgets[b] >= 100000)
+            assert_int_equal(steps, 1);
+    }
+
+    /* The counts stay as published while a census runs. */
+    assert_true(xs_rep_census_step(r, NOW, 1) >= 1);
+    assert_true(xs_rep_census_running(r));
+    xs_rep_stats(r, NOW, &st);
+    census_assert_equal(&st, &full);
+
+    /* A run restarts whatever was in progress; one that costs more than
+     * its budget does not run. */
+    assert_false(xs_rep_census_run(r, NOW, 10));
+    assert_true(xs_rep_census_running(r));
+    assert_true(xs_rep_census_run(r, NOW + 20, SIZE_MAX));
+    assert_false(xs_rep_census_running(r));
+    xs_rep_stats(r, NOW + 20, &st);
+    assert_int_equal(st.census_at, NOW + 20);
+    assert_int_equal(st.pins, full.pins - 5);   /* 5 expired at NOW + 10 */
+    xs_rep_free(r);
+}
+
+/* Accounts come and go and the table grows between slices: everything
+ * present throughout is counted once, nothing twice. */
+static void
+test_census_growth(void **state)
+{
+    struct xs_rep *r = engine();
+    struct xs_rep_stats st;
+    char name[64];
+    size_t steps = 0;
+
+    (void)state;
+    /* 100 in probation (5 points) and 50 normal (18), to be removed. */
+    for (int i = 0; i < 100; i++) {
+        acct_name(name, sizeof(name), "p", i);
+        xs_rep_account_set(r, name, NOW - DAY, false);
+    }
+    for (int i = 0; i < 50; i++) {
+        acct_name(name, sizeof(name), "n", i);
+        xs_rep_account_set(r, name, NOW - 400 * DAY, false);
+    }
+    (void)xs_rep_census_step(r, NOW, 20);
+    assert_true(xs_rep_census_running(r));
+    /* 6000 trusted ones (55) arrive: the table doubles five times, so
+     * the census goes on over the split buckets, then starts over. */
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 2000; i++) {
+            acct_name(name, sizeof(name), "t", round * 2000 + i);
+            reporter(r, name);
+        }
+        (void)xs_rep_census_step(r, NOW, 7);
+        steps++;
+    }
+    for (int i = 0; i < 50; i++) {
+        acct_name(name, sizeof(name), "n", i);
+        xs_rep_account_remove(r, name);
+    }
+    while (xs_rep_census_running(r)) {
+        (void)xs_rep_census_step(r, NOW, 5);
+        assert_true(++steps < 100000);
+    }
+    xs_rep_stats(r, NOW, &st);
+    assert_int_equal(st.censuses, 1);
+    assert_int_equal(st.accounts_by_level[XS_REP_PROBATION], 100);
+    assert_true(st.accounts_by_level[XS_REP_NORMAL] <= 50);
+    assert_true(st.accounts_by_level[XS_REP_TRUSTED] <= 6000);
+    assert_int_equal(st.subjects, 6100);
+    /* The next census sees the table as it is. */
+    census_until_done(r, NOW, 3);
+    xs_rep_stats(r, NOW, &st);
+    assert_int_equal(st.accounts_by_level[XS_REP_PROBATION], 100);
+    assert_int_equal(st.accounts_by_level[XS_REP_NORMAL], 0);
+    assert_int_equal(st.accounts_by_level[XS_REP_TRUSTED], 6000);
+    xs_rep_free(r);
+}
+
+/* The reference for lists: every account the test made, scored one by
+ * one, sorted, cut. */
+struct ref_row {
+    char name[64];
+    int  score;
+};
+
+static int
+ref_row_cmp(const void *a, const void *b)
+{
+    const struct ref_row *x = a, *y = b;
+
+    if (x->score != y->score)
+        return x->score < y->score ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static size_t
+list_reference(struct xs_rep *r, int below, size_t max, int64_t now,
+    struct ref_row *out)
+{
+    size_t n = 0;
+
+    for (int i = 0; i < WALK_ACCOUNTS + 5; i++) {
+        struct xs_rep_score s;
+
+        if (i < WALK_ACCOUNTS)
+            acct_name(out[n].name, sizeof(out[n].name), "u", i);
+        else
+            acct_name(out[n].name, sizeof(out[n].name), "rep",
+                i - WALK_ACCOUNTS);
+        if (!xs_rep_account_exists(r, out[n].name))
+            continue;
+        s = xs_rep_score(r, out[n].name, now);
+        if (s.score >= below)
+            continue;
+        out[n].score = s.score;
+        n++;
+    }
+    qsort(out, n, sizeof(*out), ref_row_cmp);
+    return n < max ? n : max;
+}
+
+static void
+list_assert(const struct xs_rep_listed *l, size_t n,
+    const struct ref_row *ref, size_t nref)
+{
+    assert_int_equal(n, nref);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(l[i].bare, ref[i].name);
+        assert_int_equal(l[i].s.score, ref[i].score);
+    }
+}
+
+static void
+listed_free(struct xs_rep_listed *l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        xs_free(l[i].bare);
+    xs_free(l);
+}
+
+static void
+test_list_walk(void **state)
+{
+    static const struct { int below; size_t max; } cases[] = {
+        { 10, 5 }, { 10, 100000 }, { 101, 1 }, { 101, 1000 },
+        { -100, 10 }, { 0, 17 }, { 56, 3 }, { 20, 0 },
+    };
+    static const size_t budgets[] = { 0, 1, 2, 5, 64, SIZE_MAX };
+    struct xs_rep *r = walk_world();
+    struct ref_row *ref = xs_calloc(WALK_ACCOUNTS + 5, sizeof(*ref));
+    struct xs_rep_listed *l;
+    size_t n, nref;
+
+    (void)state;
+    for (size_t c = 0; c < XS_ARRAY_LEN(cases); c++) {
+        nref = list_reference(r, cases[c].below, cases[c].max, NOW, ref);
+        xs_rep_list_below(r, cases[c].below, cases[c].max, NOW, &l, &n);
+        list_assert(l, n, ref, nref);
+        listed_free(l, n);
+        for (size_t b = 0; b < XS_ARRAY_LEN(budgets); b++) {
+            struct xs_rep_list_walk *w = xs_rep_list_walk_new(r,
+                cases[c].below, cases[c].max);
+            size_t steps = 1;
+
+            while (!xs_rep_list_walk_step(w, NOW, budgets[b])) {
+                /* Nothing to take before the end. */
+                xs_rep_list_walk_result(w, &l, &n);
+                assert_null(l);
+                assert_int_equal(n, 0);
+                assert_true(++steps < 100000);
+            }
+            if (budgets[b] <= 1 && cases[c].max > 0)
+                assert_true(steps > WALK_ACCOUNTS / 2);
+            assert_true(xs_rep_list_walk_step(w, NOW, budgets[b]));
+            xs_rep_list_walk_result(w, &l, &n);
+            list_assert(l, n, ref, nref);
+            listed_free(l, n);
+            /* Handed over once. */
+            xs_rep_list_walk_result(w, &l, &n);
+            assert_null(l);
+            assert_int_equal(n, 0);
+            xs_rep_list_walk_free(w);
+        }
+    }
+    /* Freed half way: nothing leaks (the sanitizers say). */
+    {
+        struct xs_rep_list_walk *w = xs_rep_list_walk_new(r, 101, 50);
+
+        for (int i = 0; i < 40; i++)
+            assert_false(xs_rep_list_walk_step(w, NOW, 3));
+        xs_rep_list_walk_free(w);
+        xs_rep_list_walk_free(NULL);
+    }
+    xs_free(ref);
+    xs_rep_free(r);
+}
+
+/* Between slices, accounts are removed, pinned out of the list, added by
+ * the thousand (the table grows 32 times): the answer holds the accounts
+ * as they are at the end, each once. */
+static void
+test_list_walk_changes(void **state)
+{
+    struct xs_rep *r = walk_world();
+    struct ref_row *ref = xs_calloc(WALK_ACCOUNTS + 5, sizeof(*ref));
+    struct xs_rep_pin pin = { .score = 100, .reason = "fine" };
+    struct xs_rep_list_walk *w, *w2;
+    struct xs_rep_listed *l;
+    char name[64];
+    size_t n, nref, steps = 0;
+
+    (void)state;
+    /* The lowest few now; they go or move while the walks run. */
+    nref = list_reference(r, 101, 6, NOW, ref);
+    assert_int_equal(nref, 6);
+    w = xs_rep_list_walk_new(r, 101, 100000);
+    w2 = xs_rep_list_walk_new(r, 10, 4);
+    for (int i = 0; i < 30; i++) {
+        assert_false(xs_rep_list_walk_step(w, NOW, 4));
+        assert_false(xs_rep_list_walk_step(w2, NOW, 4));
+    }
+    xs_rep_account_remove(r, ref[0].name);
+    xs_rep_account_remove(r, ref[1].name);
+    assert_int_equal(xs_rep_pin_set(r, ref[2].name, &pin, NOW), XS_OK);
+    /* Doubling after doubling: the walks go on over the split buckets,
+     * then (sixteenfold) start over. */
+    for (int i = 0; i < 8000; i++) {
+        acct_name(name, sizeof(name), "late", i);
+        xs_rep_account_set(r, name, NOW - 3 * DAY, false);
+        if (i % 100 == 0) {
+            (void)xs_rep_list_walk_step(w, NOW, 4);
+            (void)xs_rep_list_walk_step(w2, NOW, 4);
+        }
+    }
+    while (!xs_rep_list_walk_step(w, NOW, 4))
+        assert_true(++steps < 100000);
+    while (!xs_rep_list_walk_step(w2, NOW, 4))
+        assert_true(++steps < 200000);
+
+    /* Everything at most once, sorted, as it is now: the latecomers may
+     * or may not be there, the two removed are not, the pinned one
+     * scores 100. */
+    xs_rep_list_walk_result(w, &l, &n);
+    assert_true(n >= WALK_ACCOUNTS + 5 - 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(xs_rep_account_exists(r, l[i].bare));
+        assert_int_equal(l[i].s.score, score(r, l[i].bare, NOW));
+        assert_string_not_equal(l[i].bare, ref[0].name);
+        assert_string_not_equal(l[i].bare, ref[1].name);
+        if (i > 0) {
+            assert_true(l[i - 1].s.score < l[i].s.score
+                || (l[i - 1].s.score == l[i].s.score
+                    && strcmp(l[i - 1].bare, l[i].bare) < 0));
+        }
+        if (strcmp(l[i].bare, ref[2].name) == 0)
+            assert_int_equal(l[i].s.score, 100);
+    }
+    listed_free(l, n);
+
+    /* Below 10, at most 4: those kept that still qualify (the two gone
+     * and the pinned one had been among the lowest: fewer rows, never a
+     * wrong one). */
+    xs_rep_list_walk_result(w2, &l, &n);
+    assert_true(n <= 4);
+    nref = list_reference(r, 10, 100000, NOW, ref);
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+
+        assert_true(l[i].s.score < 10);
+        for (size_t j = 0; j < nref && !found; j++)
+            found = strcmp(ref[j].name, l[i].bare) == 0;
+        assert_true(found);
+    }
+    listed_free(l, n);
+    xs_rep_list_walk_free(w);
+    xs_rep_list_walk_free(w2);
+
+    /* A walk over the grown table again equals the reference. */
+    nref = list_reference(r, 10, 20, NOW, ref);
+    w = xs_rep_list_walk_new(r, 10, 20);
+    while (!xs_rep_list_walk_step(w, NOW, 9))
+        ;
+    xs_rep_list_walk_result(w, &l, &n);
+    /* The latecomers score 5: they sort in by name among the others. */
+    assert_int_equal(n, 20);
+    for (size_t i = 0; i + 1 < n; i++)
+        assert_true(l[i].s.score <= l[i + 1].s.score);
+    listed_free(l, n);
+    xs_rep_list_walk_free(w);
+    xs_free(ref);
+    xs_rep_free(r);
+}
+
 static void
 test_policy_conf(void **state)
 {
@@ -1227,7 +1732,32 @@ test_policy_conf(void **state)
         "    levels: {trusted: 50, normal: 20, probation: -5, "
         "suspicious: -30}\n"
         "    horizon_days: 90\n"
-        "    query_domains: [Buddy.Example, other.example]\n");
+        "    query_domains: [Buddy.Example, other.example]\n"
+        "    trust_keys_dir: /var/lib/xmppd/keys\n"
+        "    flag_validity: 600\n"
+        "    flag_max_validity: 7200\n"
+        "    flag_skew: 30\n"
+        "    replay_cache_max: 5000\n"
+        "    key_cache: 120\n"
+        "    key_fetch_timeout_ms: 250\n"
+        "    key_fetch_waiters_max: 7\n"
+        "    trust_keys:\n"
+        "      Peer.Example:\n"
+        "        - A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\n"
+        "        - AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+        "      other.example: [A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=]\n"
+        "    flag_weight: 12.5\n"
+        "    egress_refuse_level: suspicious\n"
+        "    egress_probation_per_hour: 3\n"
+        "    subscription_gate:\n"
+        "      enabled: false\n"
+        "      reject_below: -20\n"
+        "      domain_reject_below: -55.5\n"
+        "      min_flag_trust: 35\n"
+        "      no_flag: reject\n"
+        "      invalid_flag: score\n"
+        "      action: silent\n"
+        "      audit_deliveries: false\n");
     assert_int_equal(xs_rep_policy_from_conf(c,
         xs_conf_module_opts(c, "mod_reputation"), &p, &err), XS_OK);
     assert_null(err);
@@ -1263,6 +1793,64 @@ test_policy_conf(void **state)
     assert_int_equal(p.nquery_domains, 2);
     assert_string_equal(p.query_domains[0], "buddy.example");
     assert_string_equal(p.query_domains[1], "other.example");
+    assert_string_equal(p.trust.keys_dir, "/var/lib/xmppd/keys");
+    assert_int_equal(p.trust.flag_validity_s, 600);
+    assert_int_equal(p.trust.flag_max_validity_s, 7200);
+    assert_int_equal(p.trust.flag_skew_s, 30);
+    assert_int_equal(p.trust.replay_cache_max, 5000);
+    assert_int_equal(p.trust.key_cache_s, 120);
+    assert_int_equal(p.trust.key_fetch_timeout_ms, 250);
+    assert_int_equal(p.trust.key_fetch_waiters_max, 7);
+    assert_int_equal(p.trust.npinned, 3);
+    assert_string_equal(p.trust.pinned[0].domain, "peer.example");
+    assert_int_equal(p.trust.pinned[0].pk[0], 0x03);
+    assert_int_equal(p.trust.pinned[0].pk[31], 0xb8);
+    assert_string_equal(p.trust.pinned[1].domain, "peer.example");
+    assert_int_equal(p.trust.pinned[1].pk[0], 0);
+    assert_string_equal(p.trust.pinned[2].domain, "other.example");
+    assert_near(p.trust.flag_weight, 12.5);
+    assert_int_equal(p.trust.egress_refuse_level, XS_REP_SUSPICIOUS);
+    assert_int_equal(p.trust.egress_probation_per_hour, 3);
+    assert_false(p.gate.enabled);
+    assert_near(p.gate.reject_below, -20);
+    assert_near(p.gate.domain_reject_below, -55.5);
+    assert_int_equal(p.gate.min_flag_trust, 35);
+    assert_int_equal(p.gate.no_flag, XS_GATE_NOFLAG_REJECT);
+    assert_int_equal(p.gate.invalid_flag, XS_GATE_INVALID_SCORE);
+    assert_int_equal(p.gate.action, XS_GATE_ACT_SILENT);
+    assert_false(p.gate.audit_deliveries);
+    {
+        /* The engine's copy is deep: it outlives the caller's policy. */
+        struct xs_rep *r = xs_rep_new(&p);
+        const struct xs_rep_policy *rp;
+
+        xs_rep_policy_fini(&p);
+        rp = xs_rep_policy(r);
+        assert_string_equal(rp->trust.keys_dir, "/var/lib/xmppd/keys");
+        assert_int_equal(rp->trust.npinned, 3);
+        assert_string_equal(rp->trust.pinned[2].domain, "other.example");
+        assert_int_equal(rp->trust.pinned[0].pk[0], 0x03);
+        assert_int_equal(rp->gate.min_flag_trust, 35);
+        xs_rep_free(r);
+    }
+    xs_conf_free(c);
+
+    /* A relative folder is read beside the configuration file. */
+    c = conf_of("hosts: [example.org]\nmodules:\n  mod_reputation:\n"
+        "    trust_keys_dir: ./secret/keys\n");
+    assert_int_equal(xs_rep_policy_from_conf(c,
+        xs_conf_module_opts(c, "mod_reputation"), &p, &err), XS_OK);
+    assert_non_null(p.trust.keys_dir);
+    assert_int_equal(p.trust.keys_dir[0], '/');
+    assert_non_null(strstr(p.trust.keys_dir, "/secret/keys"));
+    assert_null(strstr(p.trust.keys_dir, "/./"));
+    xs_rep_policy_fini(&p);
+    xs_conf_free(c);
+    c = conf_of("hosts: [example.org]\n");
+    xs_free(c->path);
+    c->path = xs_strdup("/etc/xmppd/xmppd.yml");
+    assert_int_equal(xs_rep_policy_from_conf(c, NULL, &p, &err), XS_OK);
+    assert_string_equal(p.trust.keys_dir, "/etc/xmppd/keys");
     xs_rep_policy_fini(&p);
     xs_conf_free(c);
 
@@ -1275,6 +1863,33 @@ test_policy_conf(void **state)
     xs_rep_policy_fini(&p);
     assert_int_equal(xs_rep_policy_from_conf(c, NULL, &p, &err), XS_OK);
     assert_near(p.domain_weight, 0.5);
+    /* The trust and gate defaults (policy.h). */
+    assert_non_null(p.trust.keys_dir);
+    assert_non_null(strstr(p.trust.keys_dir, "/keys"));
+    assert_int_equal(p.trust.flag_validity_s, 3600);
+    assert_int_equal(p.trust.flag_max_validity_s, 86400);
+    assert_int_equal(p.trust.flag_skew_s, 300);
+    assert_int_equal(p.trust.replay_cache_max, 200000);
+    assert_int_equal(p.trust.key_cache_s, 3600);
+    assert_int_equal(p.trust.key_fetch_timeout_ms, 5000);
+    assert_int_equal(p.trust.key_fetch_waiters_max, 1000);
+    assert_int_equal(p.trust.npinned, 0);
+    assert_near(p.trust.flag_weight, 20);
+    assert_int_equal(p.trust.egress_refuse_level, XS_REP_BAD);
+    assert_int_equal(p.trust.egress_probation_per_hour, 10);
+    assert_true(p.gate.enabled);
+    assert_near(p.gate.reject_below, -10);
+    assert_near(p.gate.domain_reject_below, -40);
+    assert_int_equal(p.gate.min_flag_trust, 45);
+    assert_int_equal(p.gate.no_flag, XS_GATE_NOFLAG_SCORE);
+    assert_int_equal(p.gate.invalid_flag, XS_GATE_INVALID_REJECT);
+    assert_int_equal(p.gate.action, XS_GATE_ACT_UNSUBSCRIBED);
+    assert_true(p.gate.audit_deliveries);
+    assert_near(p.weight[XS_EVK_FLAG_INVALID], -10);
+    assert_int_equal(p.half_life_s[XS_EVK_FLAG_INVALID], 30 * DAY);
+    assert_near(p.kind_cap[XS_EVK_FLAG_INVALID], 40);
+    assert_int_equal(p.half_life_s[XS_EVK_TRUST_FLAG], 30 * DAY);
+    assert_near(p.kind_cap[XS_EVK_TRUST_FLAG], 20);
     xs_rep_policy_fini(&p);
     xs_conf_free(c);
 }
@@ -1354,6 +1969,86 @@ test_policy_conf_bad(void **state)
             "of domains" },
         { "query_domains: b.example",
             "x.yml:4: modules.mod_reputation.query_domains: must be a list" },
+        { "evidence: {trust_flag: {weight: 3}}",
+            "x.yml:4: modules.mod_reputation.evidence.trust_flag.weight: "
+            "each item's weight is given by its source" },
+        { "flag_validity: 86401",
+            "x.yml:4: modules.mod_reputation.flag_validity: must be an "
+            "integer 60..86400" },
+        { "flag_max_validity: 10",
+            "x.yml:4: modules.mod_reputation.flag_max_validity" },
+        { "flag_skew: -1", "x.yml:4: modules.mod_reputation.flag_skew" },
+        { "replay_cache_max: 0",
+            "x.yml:4: modules.mod_reputation.replay_cache_max" },
+        { "key_cache: 1h", "x.yml:4: modules.mod_reputation.key_cache" },
+        { "key_fetch_timeout_ms: 99",
+            "x.yml:4: modules.mod_reputation.key_fetch_timeout_ms" },
+        { "key_fetch_waiters_max: 0",
+            "x.yml:4: modules.mod_reputation.key_fetch_waiters_max" },
+        { "trust_keys_dir: [a]",
+            "x.yml:4: modules.mod_reputation.trust_keys_dir: must be a "
+            "folder name" },
+        { "trust_keys: [a]",
+            "x.yml:4: modules.mod_reputation.trust_keys: must be a map" },
+        { "trust_keys: {a.example: AAAA}",
+            "x.yml:4: modules.mod_reputation.trust_keys.a.example: must be "
+            "a list of 1 to 16" },
+        { "trust_keys: {a.example: []}",
+            "x.yml:4: modules.mod_reputation.trust_keys.a.example: must be "
+            "a list" },
+        { "trust_keys: {u@a.example: "
+              "[A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=]}",
+            "x.yml:4: modules.mod_reputation.trust_keys.u@a.example: must "
+            "be a domain" },
+        { "trust_keys: {a.example: [A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJ"
+              "VMbh=]}",
+            "x.yml:4: modules.mod_reputation.trust_keys.a.example: must be "
+            "standard base64 of a 32-byte Ed25519 public key" },
+        { "trust_keys: {a.example: [A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJ"
+              "VMbg]}",
+            "x.yml:4: modules.mod_reputation.trust_keys.a.example: must be "
+            "standard base64" },
+        { "trust_keys: {a.example: [A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJ"
+              "VMbg=, A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=]}",
+            "x.yml:4: modules.mod_reputation.trust_keys.a.example: a key is "
+            "listed twice" },
+        { "flag_weight: 101", "x.yml:4: modules.mod_reputation.flag_weight" },
+        { "egress_refuse_level: unknown",
+            "x.yml:4: modules.mod_reputation.egress_refuse_level: must be a "
+            "level: trusted, normal, probation, suspicious or bad" },
+        { "egress_refuse_level: Bad",
+            "x.yml:4: modules.mod_reputation.egress_refuse_level" },
+        { "egress_probation_per_hour: -1",
+            "x.yml:4: modules.mod_reputation.egress_probation_per_hour" },
+        { "subscription_gate: true",
+            "x.yml:4: modules.mod_reputation.subscription_gate: must be a "
+            "map" },
+        { "subscription_gate: {on: true}",
+            "x.yml:4: modules.mod_reputation.subscription_gate.on: unknown "
+            "key" },
+        { "subscription_gate: {enabled: yes}",
+            "x.yml:4: modules.mod_reputation.subscription_gate.enabled: "
+            "must be true or false" },
+        { "subscription_gate: {reject_below: -101}",
+            "x.yml:4: modules.mod_reputation.subscription_gate.reject_below" },
+        { "subscription_gate: {domain_reject_below: x}",
+            "x.yml:4: modules.mod_reputation.subscription_gate."
+            "domain_reject_below" },
+        { "subscription_gate: {min_flag_trust: 101}",
+            "x.yml:4: modules.mod_reputation.subscription_gate."
+            "min_flag_trust: must be an integer 0..100" },
+        { "subscription_gate: {no_flag: allow}",
+            "x.yml:4: modules.mod_reputation.subscription_gate.no_flag: "
+            "must be score, reject or deliver" },
+        { "subscription_gate: {invalid_flag: deliver}",
+            "x.yml:4: modules.mod_reputation.subscription_gate.invalid_flag:"
+            " must be reject or score" },
+        { "subscription_gate: {action: bounce}",
+            "x.yml:4: modules.mod_reputation.subscription_gate.action: must "
+            "be unsubscribed, error or silent" },
+        { "subscription_gate: {audit_deliveries: 1}",
+            "x.yml:4: modules.mod_reputation.subscription_gate."
+            "audit_deliveries" },
     };
 
     (void)state;
@@ -1374,11 +2069,560 @@ test_policy_conf_bad(void **state)
         /* What is left is the defaults, safe to fini. */
         assert_near(p.registered, 5);
         assert_int_equal(p.nquery_domains, 0);
+        assert_int_equal(p.trust.npinned, 0);
+        assert_null(p.trust.keys_dir);
         xs_rep_policy_fini(&p);
         xs_free(err);
         xs_conf_free(c);
         xs_free(yaml);
     }
+}
+
+/* ---- a domain's share of its JIDs' items, kept as they change ---- */
+
+/* What the engine keeps and what a walk over the items gives agree at
+ * now (rounding apart), and so does want (NAN: not checked). */
+static void
+dsum_check(struct xs_rep *r, const char *domain, int64_t now, double want)
+{
+    double kept, walked;
+
+    if (!xs_rep_domain_jids_sum(r, domain, now, &kept, &walked)) {
+        /* Gone with its last JID: nothing to share. */
+        if (!isnan(want))
+            assert_close(want, 0, 1e-9);
+        return;
+    }
+    assert_true(isfinite(kept));
+    assert_close(kept, walked, 1e-7 + 1e-12 * fabs(walked));
+    if (!isnan(want))
+        assert_close(kept, want, 1e-7 + 1e-12 * fabs(want));
+}
+
+/* The test's own account of the items under a domain. */
+struct dmodel {
+    struct {
+        char     jid[32];
+        char     source[32];
+        int      kind;
+        double   weight;
+        int64_t  at;
+        bool     is_live;
+    } v[64];
+    size_t n;
+};
+
+static void
+dmodel_add(struct dmodel *m, const char *jid, const char *source,
+    enum xs_evk kind, double weight, int64_t at)
+{
+    assert_true(m->n < XS_ARRAY_LEN(m->v));
+    snprintf(m->v[m->n].jid, sizeof(m->v[m->n].jid), "%s", jid);
+    snprintf(m->v[m->n].source, sizeof(m->v[m->n].source), "%s", source);
+    m->v[m->n].kind = (int)kind;
+    m->v[m->n].weight = weight;
+    m->v[m->n].at = at;
+    m->v[m->n].is_live = true;
+    m->n++;
+}
+
+/* Takes out jid's items (of kind from source; any: NULL / -1). */
+static void
+dmodel_drop(struct dmodel *m, const char *jid, const char *source, int kind)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        if (strcmp(m->v[i].jid, jid) == 0
+            && (source == NULL || strcmp(m->v[i].source, source) == 0)
+            && (kind < 0 || m->v[i].kind == kind))
+            m->v[i].is_live = false;
+    }
+}
+
+/* The brute-force sum at now: every live item decayed, no caps. */
+static double
+dmodel_sum(const struct dmodel *m, const struct xs_rep_policy *p,
+    int64_t now)
+{
+    double sum = 0;
+
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->v[i].is_live)
+            sum += xs_evidence_decay(m->v[i].weight, m->v[i].at, now,
+                p->half_life_s[m->v[i].kind]);
+    }
+    return sum;
+}
+
+/* What a prune at now drops (engine.c's rule). */
+static void
+dmodel_prune(struct dmodel *m, const struct xs_rep_policy *p, int64_t now)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        double c = xs_evidence_decay(m->v[i].weight, m->v[i].at, now,
+            p->half_life_s[m->v[i].kind]);
+
+        if (fabs(c) < 0.05 || m->v[i].at < now - p->horizon_s)
+            m->v[i].is_live = false;
+    }
+}
+
+static void
+dmodel_check(struct xs_rep *r, const struct dmodel *m, const char *domain,
+    int64_t from)
+{
+    static const int64_t later[] = { 0, 1, 3599, DAY, 7 * DAY, 30 * DAY,
+        100 * DAY };
+
+    for (size_t i = 0; i < XS_ARRAY_LEN(later); i++)
+        dsum_check(r, domain, from + later[i],
+            dmodel_sum(m, xs_rep_policy(r), from + later[i]));
+}
+
+/*
+ * The domain's sum against the test's own brute-force sum of the items
+ * it submitted, at many times, through every way an item comes or goes:
+ * adds, a replacement, folds, a restore, a retraction, a JID that
+ * becomes an account (and is removed), a pin on a member, prunes.
+ */
+static void
+test_domain_sum(void **state)
+{
+    const char *me = "me@example.org", *d = "far.example";
+    struct xs_rep *r = engine();
+    const struct xs_rep_policy *p = xs_rep_policy(r);
+    struct xs_rep_explanation e;
+    const struct xs_rep_line *l;
+    struct xs_rep_pin pin = { .score = 20, .reason = "ok" };
+    struct dmodel *m = xs_calloc(1, sizeof(*m));
+    struct xs_evidence stored;
+    char jid[32];
+    double want;
+
+    (void)state;
+    reporter(r, me);
+    for (int i = 0; i < 5; i++) {
+        snprintf(jid, sizeof(jid), "j%d@%s", i, d);
+        assert_int_equal(submit(r, jid, XS_EVK_BLOCK, XS_EVSRC_USER, me,
+            false, NOW), XS_REP_ADMITTED);
+        dmodel_add(m, jid, me, XS_EVK_BLOCK, -5, NOW);
+    }
+    dmodel_check(r, m, d, NOW);
+    submit(r, "j5@far.example", XS_EVK_CONVERSED, XS_EVSRC_USER, me, false,
+        NOW - 2 * DAY);
+    dmodel_add(m, "j5@far.example", me, XS_EVK_CONVERSED, 2, NOW - 2 * DAY);
+    /* Twelve throttlings an hour apart: folded beyond 8, same sum. */
+    for (int i = 0; i < 12; i++) {
+        submit(r, "j6@far.example", XS_EVK_RATE_LIMITED, XS_EVSRC_SYSTEM,
+            "c2s", false, NOW - 12 * 3600 + i * 3600);
+        dmodel_add(m, "j6@far.example", "c2s", XS_EVK_RATE_LIMITED, -5,
+            NOW - 12 * 3600 + i * 3600);
+    }
+    submit(r, "j7@far.example", XS_EVK_CAPTCHA_PASSED, XS_EVSRC_SYSTEM,
+        "register", false, NOW - DAY);
+    dmodel_add(m, "j7@far.example", "register", XS_EVK_CAPTCHA_PASSED, 5,
+        NOW - DAY);
+    dmodel_check(r, m, d, NOW);
+
+    /* The newer block replaces the older. */
+    assert_int_equal(submit(r, "j0@far.example", XS_EVK_BLOCK,
+        XS_EVSRC_USER, me, false, NOW + 3600), XS_REP_REPLACED);
+    dmodel_drop(m, "j0@far.example", me, XS_EVK_BLOCK);
+    dmodel_add(m, "j0@far.example", me, XS_EVK_BLOCK, -5, NOW + 3600);
+    /* A restored item, at its time, as stored. */
+    stored = ev("j8@far.example", XS_EVK_REPORT_SPAM, XS_EVSRC_USER,
+        "old@example.org");
+    stored.weight = -7.5;
+    stored.at = NOW - 10 * DAY;
+    xs_rep_restore(r, &stored, false, NOW + 3600);
+    dmodel_add(m, "j8@far.example", "old@example.org", XS_EVK_REPORT_SPAM,
+        -7.5, NOW - 10 * DAY);
+    dmodel_check(r, m, d, NOW + 3600);
+
+    /* An unblock. */
+    assert_true(xs_rep_retract(r, "j1@far.example", XS_EVK_BLOCK, me));
+    dmodel_drop(m, "j1@far.example", NULL, -1);
+    /* A pin on a member changes nothing of the sum; an account is no
+     * member: j2's items leave the domain's sum, and stay out when the
+     * account is removed. */
+    assert_int_equal(xs_rep_pin_set(r, "j3@far.example", &pin, NOW + 3600),
+        XS_OK);
+    xs_rep_account_set(r, "j2@far.example", NOW, false);
+    dmodel_drop(m, "j2@far.example", NULL, -1);
+    dmodel_check(r, m, d, NOW + 3600);
+    xs_rep_account_remove(r, "j2@far.example");
+    dmodel_check(r, m, d, NOW + 3600);
+
+    /* The explanation's "jids" line weighs the sum (a time the domain's
+     * cached score cannot hold: computed there). */
+    want = dmodel_sum(m, p, NOW + 2 * DAY);
+    explain(r, d, NOW + 2 * DAY, &e);
+    assert_non_null(l = find_line(&e, "jids", ""));
+    assert_near(l->weight, want);
+    assert_near(l->points, 0.2 * want);
+    /* j0, j3, j4, j5, j6, j7, j8; j6's twelve throttlings held as 8. */
+    assert_string_equal(l->note, "7 JIDs, 18 items");
+    xs_rep_explanation_fini(&e);
+    assert_int_equal(score(r, d, NOW + 2 * DAY), (int)lround(0.2 * want));
+
+    /* Prunes: the throttlings go first (7-day half-life), then the
+     * blocks; the captcha stays until the horizon. */
+    for (int64_t t = NOW + 30 * DAY; t <= NOW + 400 * DAY; t += 37 * DAY) {
+        (void)xs_rep_prune(r, t);
+        dmodel_prune(m, p, t);
+        dmodel_check(r, m, d, t);
+    }
+    assert_false(xs_rep_score(r, d, NOW + 400 * DAY).is_known);
+    xs_free(m);
+    xs_rep_free(r);
+}
+
+/* A small PRNG: the same run every time. */
+static uint64_t drand_state;
+
+static uint64_t
+drand_below(uint64_t n)
+{
+    uint64_t z = (drand_state += 0x9e3779b97f4a7c15u);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return (z ^ (z >> 31)) % n;
+}
+
+/*
+ * Random changes to the JIDs of two domains over years (clock jumps of up
+ * to weeks, and a minute's half-life for throttlings, so the sum's
+ * reference time is rebased again and again; items restored from the
+ * future of the queries too), the kept sum checked against a walk over
+ * the items after every change, at several times.
+ */
+static void
+test_domain_sum_random(void **state)
+{
+    static const enum xs_evk user_kinds[] = { XS_EVK_BLOCK,
+        XS_EVK_REPORT_SPAM, XS_EVK_SUB_REFUSED, XS_EVK_CONVERSED };
+    static const char *const domains[] = { "one.example", "two.example" };
+    struct xs_rep_policy p;
+    struct xs_rep *r;
+    char jid[48], who[48];
+    int64_t t = NOW;
+    size_t pruned = 0, accounts = 0;
+
+    (void)state;
+    drand_state = 42;
+    xs_rep_policy_defaults(&p);
+    p.half_life_s[XS_EVK_RATE_LIMITED] = 60;
+    p.reports_per_hour = 1000;
+    r = xs_rep_new(&p);
+    xs_rep_policy_fini(&p);
+    for (int i = 0; i < 6; i++) {
+        acct_name(who, sizeof(who), "rep", i);
+        reporter(r, who);
+    }
+    for (int step = 0; step < 3000; step++) {
+        int j = (int)drand_below(40);
+        const char *d = domains[drand_below(2)];
+        uint64_t op = drand_below(100);
+
+        snprintf(jid, sizeof(jid), "j%02d@%s", j, d);
+        acct_name(who, sizeof(who), "rep", (int)drand_below(6));
+        if (drand_below(10) == 0)
+            t += (int64_t)drand_below(14 * DAY);
+        else
+            t += (int64_t)drand_below(600);
+        if (op < 35) {
+            submit(r, jid, user_kinds[drand_below(4)], XS_EVSRC_USER, who,
+                false, t);
+        } else if (op < 60) {
+            submit(r, jid, drand_below(3) ? XS_EVK_RATE_LIMITED
+                : XS_EVK_S2S_REFUSED, XS_EVSRC_SYSTEM,
+                drand_below(2) ? "c2s" : "s2s", false, t);
+        } else if (op < 68) {
+            struct xs_evidence e = ev(jid, user_kinds[drand_below(4)],
+                XS_EVSRC_USER, who);
+
+            /* Restored: older, or from after the queries below. */
+            e.weight = -1 - (double)drand_below(9);
+            e.at = t - (int64_t)drand_below(60 * DAY) + 3 * DAY
+                * (drand_below(8) == 0);
+            xs_rep_restore(r, &e, false, t);
+        } else if (op < 80) {
+            (void)xs_rep_retract(r, jid, user_kinds[drand_below(4)], who);
+        } else if (op < 84) {
+            struct xs_rep_pin pin = { .score = -30, .reason = "x" };
+
+            if (drand_below(2))
+                (void)xs_rep_pin_set(r, jid, &pin, t);
+            else
+                (void)xs_rep_pin_clear(r, jid);
+        } else if (op < 87) {
+            /* The JID registers here (leaves its domain), or goes. */
+            if (xs_rep_account_exists(r, jid)) {
+                xs_rep_account_remove(r, jid);
+            } else {
+                xs_rep_account_set(r, jid, t, false);
+                accounts++;
+            }
+        } else if (op < 92) {
+            pruned += xs_rep_prune(r, t);
+        } else if (op < 96) {
+            bool is_done;
+
+            pruned += xs_rep_prune_step(r, t, 1 + drand_below(40),
+                &is_done);
+        } else {
+            /* Lookups: each domain's score and a JID's, cached. */
+            (void)xs_rep_score(r, d, t);
+            (void)xs_rep_score(r, jid, t);
+        }
+        for (size_t i = 0; i < XS_ARRAY_LEN(domains); i++) {
+            dsum_check(r, domains[i], t, NAN);
+            dsum_check(r, domains[i], t - 3600, NAN);
+            dsum_check(r, domains[i], t + 5 * DAY, NAN);
+            dsum_check(r, domains[i], t + 400 * DAY, NAN);
+        }
+    }
+    /* Years went by; both kinds of clean-up happened. */
+    assert_true(t - NOW > 2 * 365 * DAY);
+    assert_true(pruned > 100);
+    assert_true(accounts > 10);
+    xs_rep_free(r);
+}
+
+/* The score of a domain with nothing of its own is its share of its JIDs'
+ * items, and a change to a JID reaches its siblings through the domain
+ * only when the domain's score moves. */
+static void
+test_domain_sum_siblings(void **state)
+{
+    struct xs_rep *r = engine();
+    struct xs_rep_stats st;
+    char jid[48];
+    uint64_t before;
+
+    (void)state;
+    for (int i = 0; i < 200; i++) {
+        struct xs_evidence e;
+
+        snprintf(jid, sizeof(jid), "s%03d@flood.example", i);
+        e = ev(jid, XS_EVK_TRUST_FLAG, XS_EVSRC_SYSTEM, "trust_flag");
+        e.weight = 0.25;
+        assert_int_equal(xs_rep_submit(r, &e, false, NOW, NULL),
+            XS_REP_ADMITTED);
+        /* 0.2 * 0.25 * (i + 1), rounded */
+        assert_int_equal(score(r, "flood.example", NOW),
+            (int)lround(0.05 * (i + 1)));
+    }
+    /* 0.2 * 50 = 10 */
+    assert_int_equal(score(r, "flood.example", NOW), 10);
+    for (int i = 0; i < 200; i++) {
+        snprintf(jid, sizeof(jid), "s%03d@flood.example", i);
+        assert_int_equal(score(r, jid, NOW), 5);   /* 0.25 + 0.5 * 10 */
+    }
+    stats_now(r, NOW, &st);
+    before = st.computations;
+    /* One more JID, the domain's score unmoved: the domain is computed
+     * again (its share kept, not walked), its siblings are not. */
+    submit(r, "new@flood.example", XS_EVK_CONVERSED, XS_EVSRC_USER,
+        "me@example.org", false, NOW);
+    for (int i = 0; i < 200; i++) {
+        snprintf(jid, sizeof(jid), "s%03d@flood.example", i);
+        assert_int_equal(score(r, jid, NOW), 5);
+    }
+    stats_now(r, NOW, &st);
+    assert_int_equal(st.computations - before, 1);
+    xs_rep_free(r);
+}
+
+/* ---- the prune in slices ---- */
+
+/* walk_world and, for the prune: JIDs of four domains throttled long ago
+ * (all to go; some with a captcha that stays until the horizon, some
+ * with a pin that expires), and their domains' own items. */
+static struct xs_rep *
+prune_world(void)
+{
+    struct xs_rep *r = walk_world();
+    char jid[64], dom[32];
+
+    for (int i = 0; i < 400; i++) {
+        snprintf(dom, sizeof(dom), "gone%d.example", i % 4);
+        snprintf(jid, sizeof(jid), "old%03d@%s", i, dom);
+        submit(r, jid, XS_EVK_RATE_LIMITED, XS_EVSRC_SYSTEM, "c2s", false,
+            NOW - 200 * DAY + i);
+        if (i % 9 == 0)
+            submit(r, jid, XS_EVK_CAPTCHA_PASSED, XS_EVSRC_SYSTEM,
+                "register", false, NOW - 300 * DAY);
+        if (i % 13 == 0) {
+            struct xs_rep_pin pin = { .score = 1, .reason = "t",
+                .expires = NOW + 50 * DAY };
+
+            assert_int_equal(xs_rep_pin_set(r, jid, &pin, NOW), XS_OK);
+        }
+        if (i < 4)
+            submit(r, dom, XS_EVK_S2S_REFUSED, XS_EVSRC_SYSTEM, "s2s",
+                false, NOW - i * 40 * DAY);
+    }
+    return r;
+}
+
+/* Every subject prune_world names, scored and explained alike in a and
+ * b at now; their domains' sums kept right. */
+static void
+prune_assert_same(struct xs_rep *a, struct xs_rep *b, int64_t now)
+{
+    char name[64];
+    struct xs_rep_stats sa, sb;
+
+    stats_now(a, now, &sa);
+    stats_now(b, now, &sb);
+    census_assert_equal(&sa, &sb);
+    for (int i = 0; i < WALK_ACCOUNTS + 400 + 120; i++) {
+        struct xs_rep_explanation ea, eb;
+        struct xs_rep_score x, y;
+
+        if (i < WALK_ACCOUNTS)
+            acct_name(name, sizeof(name), "u", i);
+        else if (i < WALK_ACCOUNTS + 400)
+            snprintf(name, sizeof(name), "old%03d@gone%d.example",
+                i - WALK_ACCOUNTS, (i - WALK_ACCOUNTS) % 4);
+        else
+            snprintf(name, sizeof(name), "x%03d@remote%d.example",
+                i - WALK_ACCOUNTS - 400, (i - WALK_ACCOUNTS - 400) % 6);
+        x = xs_rep_score(a, name, now);
+        y = xs_rep_score(b, name, now);
+        assert_int_equal(x.score, y.score);
+        assert_int_equal(x.is_known, y.is_known);
+        xs_rep_explain(a, name, now, &ea);
+        xs_rep_explain(b, name, now, &eb);
+        assert_int_equal(ea.nlines, eb.nlines);
+        assert_near(ea.raw, eb.raw);
+        xs_rep_explanation_fini(&ea);
+        xs_rep_explanation_fini(&eb);
+    }
+    for (int i = 0; i < 6; i++) {
+        snprintf(name, sizeof(name), i < 4 ? "gone%d.example"
+            : "remote%d.example", i < 4 ? i : i - 4);
+        assert_int_equal(xs_rep_score(a, name, now).score,
+            xs_rep_score(b, name, now).score);
+        dsum_check(a, name, now, NAN);
+        dsum_check(b, name, now, NAN);
+    }
+}
+
+/* Prunes r at now in steps of budget; the items that went. */
+static size_t
+prune_until_done(struct xs_rep *r, int64_t now, size_t budget,
+    size_t *steps)
+{
+    size_t gone = 0;
+    bool is_done = false;
+
+    *steps = 0;
+    while (!is_done) {
+        gone += xs_rep_prune_step(r, now, budget, &is_done);
+        assert_int_equal(xs_rep_prune_running(r), !is_done);
+        assert_true(++*steps < 1000000);
+    }
+    return gone;
+}
+
+/* A prune in slices of any budget leaves what a whole prune leaves. */
+static void
+test_prune_sliced(void **state)
+{
+    static const size_t budgets[] = { 0, 1, 5, 64, 1000, SIZE_MAX };
+    static const int64_t when[] = { NOW + 11, NOW + 60 * DAY,
+        NOW + 100 * DAY, NOW + 400 * DAY };
+    struct xs_rep *full = prune_world();
+    size_t want[XS_ARRAY_LEN(when)];
+    struct xs_rep_stats st;
+
+    (void)state;
+    for (size_t w = 0; w < XS_ARRAY_LEN(when); w++)
+        want[w] = xs_rep_prune(full, when[w]);
+    assert_true(want[0] > 400);             /* the old throttlings */
+    assert_true(want[1] + want[2] > 100);
+    for (size_t i = 0; i < XS_ARRAY_LEN(budgets); i++) {
+        struct xs_rep *r = prune_world(), *ref = prune_world();
+        size_t steps;
+
+        for (size_t w = 0; w < XS_ARRAY_LEN(when); w++) {
+            size_t gone = prune_until_done(r, when[w], budgets[i], &steps);
+
+            assert_int_equal(gone, want[w]);
+            assert_int_equal(xs_rep_prune(ref, when[w]), want[w]);
+            if (budgets[i] <= 5 && w == 0)
+                assert_true(steps > 100);
+            else if (budgets[i] == SIZE_MAX)
+                assert_int_equal(steps, 1);
+            prune_assert_same(r, ref, when[w]);
+        }
+        xs_rep_free(r);
+        xs_rep_free(ref);
+    }
+    /* Everything went but the reporters past the horizon. */
+    stats_now(full, NOW + 400 * DAY, &st);
+    assert_int_equal(st.subjects, WALK_ACCOUNTS + 5);
+    xs_rep_free(full);
+}
+
+/*
+ * The engine changes between two slices: new subjects grow the table
+ * (the walk goes on over what its buckets split into), accounts and
+ * items go.  Whatever was there from the prune's start to its end is
+ * pruned; the engine stays whole (ASan, the domain sums).
+ */
+static void
+test_prune_sliced_changes(void **state)
+{
+    struct xs_rep *r = prune_world();
+    struct xs_rep_stats st, before;
+    char name[64];
+    size_t steps = 0, added = 0;
+    bool is_done = false;
+    int64_t now = NOW + 11;
+
+    (void)state;
+    stats_now(r, now, &before);
+    while (!is_done) {
+        (void)xs_rep_prune_step(r, now, 7, &is_done);
+        steps++;
+        /* 40 subjects a step: the table doubles several times. */
+        for (int i = 0; i < 20 && !is_done; i++, added++) {
+            snprintf(name, sizeof(name), "n%05zu@new%zu.example", added,
+                added % 50);
+            submit(r, name, XS_EVK_CONVERSED, XS_EVSRC_USER,
+                "rep0000@example.org", false, now);
+        }
+        if (steps % 3 == 0 && steps / 3 < WALK_ACCOUNTS) {
+            acct_name(name, sizeof(name), "u", (int)(steps / 3));
+            xs_rep_account_remove(r, name);
+        }
+        if (steps % 5 == 0) {
+            snprintf(name, sizeof(name), "x%03zu@remote%zu.example",
+                steps / 5 % 120, steps / 5 % 120 % 6);
+            (void)xs_rep_retract(r, name, XS_EVK_CONVERSED,
+                "rep0000@example.org");
+        }
+        assert_true(steps < 100000);
+    }
+    stats_now(r, now, &st);
+    assert_true(st.subjects > before.subjects + added / 2);
+    /* The old throttlings were all there from start to end: all gone. */
+    assert_int_equal(st.items_by_kind[XS_EVK_RATE_LIMITED],
+        before.items_by_kind[XS_EVK_RATE_LIMITED] - 400);
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof(name), "gone%d.example", i);
+        dsum_check(r, name, now, NAN);
+    }
+    for (size_t i = 0; i < 50; i++) {
+        snprintf(name, sizeof(name), "new%zu.example", i);
+        dsum_check(r, name, now, NAN);
+    }
+    /* Nothing more to prune at the same time. */
+    assert_int_equal(xs_rep_prune(r, now), 0);
+    xs_rep_free(r);
 }
 
 int
@@ -1397,6 +2641,7 @@ main(void)
         cmocka_unit_test(test_rate_limit),
         cmocka_unit_test(test_bad_submissions),
         cmocka_unit_test(test_operator_items),
+        cmocka_unit_test(test_trust_flag_items),
         cmocka_unit_test(test_decay_of_penalty),
         cmocka_unit_test(test_pin),
         cmocka_unit_test(test_domains),
@@ -1409,6 +2654,15 @@ main(void)
         cmocka_unit_test(test_note_cut),
         cmocka_unit_test(test_list_and_stats),
         cmocka_unit_test(test_account_leaves_domain),
+        cmocka_unit_test(test_domain_sum),
+        cmocka_unit_test(test_domain_sum_random),
+        cmocka_unit_test(test_domain_sum_siblings),
+        cmocka_unit_test(test_prune_sliced),
+        cmocka_unit_test(test_prune_sliced_changes),
+        cmocka_unit_test(test_census),
+        cmocka_unit_test(test_census_growth),
+        cmocka_unit_test(test_list_walk),
+        cmocka_unit_test(test_list_walk_changes),
         cmocka_unit_test(test_policy_conf),
         cmocka_unit_test(test_policy_conf_bad),
     };
