@@ -627,6 +627,89 @@ cmd_result_print_rows_and_objects(void **state)
     free(s);
 }
 
+/* Issue 6's verbs: trust_key_rotate, audit_tail, audit, gate_stats. */
+static void
+cmd_audit_and_gate_verbs(void **state)
+{
+    char *words_tail[] = { "--kind", "subscription_gate", "--n=5", NULL };
+    char *words_audit[] = { "--n", "3", "bot@spam.example", NULL };
+    char *words_bad[] = { "bot@spam.example", "--kind", "x", NULL };
+    const char *vals[XS_CMD_MAX_ARGS];
+    char err[160];
+    char *s;
+    xs_rc rc;
+
+    (void)state;
+    s = xs_cmd_synopsis(xs_cmd_lookup("trust_key_rotate"));
+    assert_string_equal(s, "trust_key_rotate HOST");
+    xs_free(s);
+    assert_int_equal(xs_cmd_lookup("trust_key_rotate")->args[0].kind,
+        XS_ARG_LOCAL_HOST);
+    assert_int_equal(xs_cmd_lookup("trust_key_rotate")->result,
+        XS_CMD_RES_STRING);
+    s = xs_cmd_synopsis(xs_cmd_lookup("audit_tail"));
+    assert_string_equal(s, "audit_tail [--n N] [--kind KIND]");
+    xs_free(s);
+    s = xs_cmd_synopsis(xs_cmd_lookup("audit"));
+    assert_string_equal(s, "audit JID [--n N]");
+    xs_free(s);
+    s = xs_cmd_synopsis(xs_cmd_lookup("gate_stats"));
+    assert_string_equal(s, "gate_stats");
+    xs_free(s);
+
+    assert_int_equal(split("audit_tail", words_tail, vals, err,
+        sizeof(err)), XS_OK);
+    assert_string_equal(vals[0], "5");
+    assert_string_equal(vals[1], "subscription_gate");
+    assert_int_equal(split("audit", words_audit, vals, err, sizeof(err)),
+        XS_OK);
+    assert_string_equal(vals[0], "bot@spam.example");
+    assert_string_equal(vals[1], "3");
+    assert_int_equal(split("audit", words_bad, vals, err, sizeof(err)),
+        XS_EINVAL);
+    assert_string_equal(err, "audit has no option --kind");
+
+    /* null prints as an empty cell, the explanation's lines as compact
+     * JSON joined with ';'. */
+    s = print_result("audit_tail",
+        "[{\"id\":7,\"at\":\"2026-11-27T10:02:11Z\","
+        "\"kind\":\"subscription_gate\",\"subject\":\"bot@spam.example\","
+        "\"recipient\":\"alice@localhost\",\"decision\":\"reject\","
+        "\"reason\":\"score_below\",\"score\":-45,\"domain_score\":3,"
+        "\"flag\":\"absent\",\"explanation\":[{\"what\":\"block\","
+        "\"points\":-4.9},{\"what\":\"flag\",\"note\":\"a;b\"}]},"
+        "{\"at\":\"2026-11-27T10:02:10Z\",\"kind\":\"pinned_key_mismatch\","
+        "\"subject\":\"spam.example\",\"recipient\":null,"
+        "\"decision\":\"ignored\",\"reason\":\"pinned_key_mismatch\","
+        "\"score\":null,\"domain_score\":null,\"flag\":null,"
+        "\"explanation\":[]}]", &rc);
+    assert_int_equal(rc, XS_OK);
+    assert_string_equal(s,
+        "2026-11-27T10:02:11Z\tsubscription_gate\tbot@spam.example\t"
+        "alice@localhost\treject\tscore_below\t-45\t3\tabsent\t"
+        "{\"points\":-4.9,\"what\":\"block\"};"
+        "{\"note\":\"a;b\",\"what\":\"flag\"}\n"
+        "2026-11-27T10:02:10Z\tpinned_key_mismatch\tspam.example\t\t"
+        "ignored\tpinned_key_mismatch\t\t\t\t\n");
+    free(s);
+
+    s = print_result("gate_stats",
+        "{\"since\":\"2026-11-27T09:00:00Z\",\"decided\":3,"
+        "\"delivered\":2,\"rejected\":1,\"pending\":0,"
+        "\"reasons\":{\"score_below\":1,\"ok\":2}}", &rc);
+    assert_int_equal(rc, XS_OK);
+    assert_string_equal(s,
+        "since: 2026-11-27T09:00:00Z\ndecided: 3\ndelivered: 2\n"
+        "rejected: 1\npending: 0\n"
+        "reasons: {\"ok\":2,\"score_below\":1}\n");
+    free(s);
+
+    s = print_result("trust_key_rotate", "\"k2026-11-27-1\"", &rc);
+    assert_int_equal(rc, XS_OK);
+    assert_string_equal(s, "k2026-11-27-1\n");
+    free(s);
+}
+
 int
 main(void)
 {
@@ -651,6 +734,7 @@ main(void)
         cmocka_unit_test(cmd_result_print_refuses_wrong_shape),
         cmocka_unit_test(cmd_result_print_explain_table),
         cmocka_unit_test(cmd_result_print_rows_and_objects),
+        cmocka_unit_test(cmd_audit_and_gate_verbs),
     };
 
     return cmocka_run_group_tests_name("xmppctl_args", tests, NULL, NULL);

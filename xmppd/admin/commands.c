@@ -175,6 +175,39 @@ const struct xs_cmd_spec xs_cmd_specs[XS_CMD__COUNT] = {
                 "only those scoring under SCORE, at most COUNT",
         .columns = { "jid", "score", "level", "pinned", "probation" },
     },
+    [XS_CMD_TRUST_KEY_ROTATE] = {
+        .name = "trust_key_rotate", .result = XS_CMD_RES_STRING,
+        .nargs = 1, .args = { ARG_HOST },
+        .help = "Make a new trust-flag signing key for a domain; the old "
+                "one keeps verifying until its flags expire",
+    },
+    [XS_CMD_AUDIT_TAIL] = {
+        .name = "audit_tail", .result = XS_CMD_RES_ROWS, .nargs = 2,
+        .args = { ARG_OPTION("n", "N"), ARG_OPTION("kind", "KIND") },
+        .help = "Show the newest audit entries (automatic decisions), "
+                "newest first: at most N (default 20, at most 1000), only "
+                "those of KIND (subscription_gate, ...)",
+        .columns = { "at", "kind", "subject", "recipient", "decision",
+                     "reason", "score", "domain_score", "flag",
+                     "explanation" },
+    },
+    [XS_CMD_AUDIT] = {
+        .name = "audit", .result = XS_CMD_RES_ROWS, .nargs = 2,
+        .args = { ARG_SUBJECT, ARG_OPTION("n", "N") },
+        .help = "Show the audit entries about a JID or a domain, newest "
+                "first: at most N (default 20, at most 1000)",
+        .columns = { "at", "kind", "subject", "recipient", "decision",
+                     "reason", "score", "domain_score", "flag",
+                     "explanation" },
+    },
+    [XS_CMD_GATE_STATS] = {
+        .name = "gate_stats", .result = XS_CMD_RES_OBJECT, .nargs = 0,
+        .help = "Show the subscription gate's decisions since start: "
+                "delivered, rejected, waiting for a key, and decisions by "
+                "reason",
+        .columns = { "since", "decided", "delivered", "rejected",
+                     "pending", "reasons" },
+    },
     [XS_CMD_DEBUG_CLOCK_ADVANCE] = {
         .name = "debug_clock_advance", .result = XS_CMD_RES_INTEGER,
         .nargs = 1, .args = { ARG_NAMED("seconds", "SECONDS") },
@@ -520,7 +553,10 @@ cmd_value_print(const json_t *v, FILE *out)
             cmd_value_print(item, out);
         }
     } else if (json_is_object(v)) {
-        char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+        /* 15 digits: the points an explanation rounds to two decimals
+         * print as "-4.9", not as "-4.9000000000000004". */
+        char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS
+            | JSON_REAL_PRECISION(15));
 
         xs_assert(text != NULL);        /* only on OOM */
         fputs(text, out);

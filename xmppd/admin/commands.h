@@ -45,6 +45,13 @@ enum xs_cmd_id {
     XS_CMD_REPUTATION_SET,
     XS_CMD_REPUTATION_CLEAR,
     XS_CMD_REPUTATION_LIST,
+    /* Served by mod_trust (reputation/trust.c). */
+    XS_CMD_TRUST_KEY_ROTATE,
+    /* Served by mod_audit (reputation/audit.c). */
+    XS_CMD_AUDIT_TAIL,
+    XS_CMD_AUDIT,
+    /* Served by the subscription gate (reputation/gate.c). */
+    XS_CMD_GATE_STATS,
     /* Core, only with `xmppd --test-clock` (admin_http.c). */
     XS_CMD_DEBUG_CLOCK_ADVANCE,
     XS_CMD__COUNT

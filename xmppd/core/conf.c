@@ -36,7 +36,7 @@ static const char *const conf_known_modules[] = {
     "mod_disco", "mod_ping", "mod_version", "mod_register", "mod_vcard",
     "mod_roster", "mod_offline", "mod_blocking", "mod_last",
     "mod_pres_counter", "mod_muc", "mod_reputation", "mod_buddies",
-    "mod_incidents", "mod_admin_extra", "mod_activity",
+    "mod_incidents", "mod_admin_extra", "mod_activity", "mod_audit",
 };
 
 /* ---- the node tree ---- */
