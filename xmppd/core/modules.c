@@ -14,6 +14,9 @@ extern const struct xs_module xs_mod_offline;
 extern const struct xs_module xs_mod_blocking;
 extern const struct xs_module xs_mod_s2s_block;
 extern const struct xs_module xs_mod_reputation;
+extern const struct xs_module xs_mod_trust;
+extern const struct xs_module xs_mod_audit;
+extern const struct xs_module xs_mod_gate;
 
 const struct xs_module *const xs_modules[] = {
     &xs_mod_presence,
@@ -29,5 +32,8 @@ const struct xs_module *const xs_modules[] = {
     &xs_mod_blocking,
     &xs_mod_s2s_block,
     &xs_mod_reputation,
+    &xs_mod_trust,
+    &xs_mod_audit,
+    &xs_mod_gate,
     NULL
 };
