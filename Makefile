@@ -24,12 +24,15 @@ BENCH_SRCS = $(sort $(wildcard tests/bench/*.c))
 # Issue 5's reputation benches: one program per file, not part of loadgen.
 REP_BENCH_SRCS = $(sort $(wildcard tests/bench/rep/*.c))
 REP_BENCH_BINS = $(REP_BENCH_SRCS:%.c=$(BUILD)/%)
+# Issue 6's trust-flag and gate benches: one program per file as well.
+TRUST_BENCH_SRCS = $(sort $(wildcard tests/bench/trust/*.c))
+TRUST_BENCH_BINS = $(TRUST_BENCH_SRCS:%.c=$(BUILD)/%)
 # The load generator's client pieces (login, TLS, SCRAM), for evgen.
 LG_CLIENT_SRCS = tests/bench/client.c tests/bench/batch.c tests/bench/stats.c
 MIGRATIONS = $(sort $(wildcard db/migrations/*.sql))
 
 .PHONY: all run test check check-unit check-integration check-interop \
-        bench bench-rep asan fuzz deps format format-check clean
+        bench bench-rep bench-trust asan fuzz deps format format-check clean
 
 all: $(BUILD)/xmppd $(BUILD)/xmppctl
 
@@ -75,6 +78,16 @@ $(BUILD)/tests/bench/rep/evgen: tests/bench/rep/evgen.c $(LG_CLIENT_SRCS) \
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LG_CLIENT_SRCS) $(BUILD)/libxmppd.a \
 	    $(LDLIBS_ALL) -lm
 
+$(BUILD)/tests/bench/trust/%: tests/bench/trust/%.c $(BUILD)/libxmppd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libxmppd.a $(LDLIBS_ALL) -lm
+
+$(BUILD)/tests/bench/trust/subflood: tests/bench/trust/subflood.c \
+        $(LG_CLIENT_SRCS) tests/bench/loadgen.h $(BUILD)/libxmppd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LG_CLIENT_SRCS) $(BUILD)/libxmppd.a \
+	    $(LDLIBS_ALL) -lm
+
 # make run: install what is missing, build, start the private PostgreSQL
 # and xmppd on 127.0.0.1:5222 in the foreground.
 run:
@@ -98,13 +111,21 @@ check-integration: all
 check-interop: all
 	XMPPD_BUILD=$(BUILD) tests/run-interop.sh
 
-bench: all $(BUILD)/tests/bench/loadgen $(REP_BENCH_BINS)
+bench: all $(BUILD)/tests/bench/loadgen $(REP_BENCH_BINS) \
+        $(TRUST_BENCH_BINS)
 	tests/bench/run.sh
 	tests/bench/rep.sh
+	tests/bench/trust.sh
 
 # Issue 5's reputation benches alone (tests/bench/README.md).
 bench-rep: all $(BUILD)/tests/bench/loadgen $(REP_BENCH_BINS)
 	tests/bench/rep.sh
+
+# Issue 6's trust-flag and gate benches alone (tests/bench/README.md);
+# the flood bench borrows rep's lagprobe.
+bench-trust: all $(BUILD)/tests/bench/loadgen $(TRUST_BENCH_BINS) \
+        $(BUILD)/tests/bench/rep/lagprobe
+	tests/bench/trust.sh
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" \
