@@ -7,7 +7,8 @@
  */
 #include "db/activity.h"
 
-#include <stdio.h>
+#include "db/pgarray.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,71 +106,6 @@ act_part_ok(const char *s)
         && strnlen(s, ACT_PART_MAX + 1) <= ACT_PART_MAX;
 }
 
-/* ---- PostgreSQL array literals, text format ---- */
-
-struct act_str {
-    char  *p;           /* owned */
-    size_t len;
-    size_t cap;
-};
-
-static void
-act_str_add(struct act_str *s, const char *p, size_t n)
-{
-    if (s->cap - s->len < n + 1) {
-        size_t cap = s->cap ? s->cap : 64;
-
-        while (cap - s->len < n + 1)
-            cap *= 2;
-        s->p = xs_realloc(s->p, cap);
-        s->cap = cap;
-    }
-    memcpy(s->p + s->len, p, n);
-    s->len += n;
-    s->p[s->len] = '\0';
-}
-
-static void
-act_str_sep(struct act_str *s, size_t i)
-{
-    act_str_add(s, i == 0 ? "{" : ",", 1);
-}
-
-/* One element: "..." with '"' and '\' escaped, or NULL. */
-static void
-act_arr_text(struct act_str *s, size_t i, const char *v)
-{
-    act_str_sep(s, i);
-    if (v == NULL) {
-        act_str_add(s, "NULL", 4);
-        return;
-    }
-    act_str_add(s, "\"", 1);
-    for (const char *p = v; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\')
-            act_str_add(s, "\\", 1);
-        act_str_add(s, p, 1);
-    }
-    act_str_add(s, "\"", 1);
-}
-
-static void
-act_arr_int(struct act_str *s, size_t i, int64_t v)
-{
-    char buf[24];
-    int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
-
-    xs_assert(n > 0 && (size_t)n < sizeof(buf));
-    act_str_sep(s, i);
-    act_str_add(s, buf, (size_t)n);
-}
-
-static void
-act_arr_end(struct act_str *s)
-{
-    act_str_add(s, "}", 1);
-}
-
 /* ---- results ---- */
 
 static int64_t
@@ -251,7 +187,7 @@ xs_rc
 xs_activity_db_add(struct pgq *q, const struct xs_activity_delta *d,
     size_t n, xs_activity_db_done_cb *cb, void *udata)
 {
-    struct act_str cols[ACT_ADD_NPARAMS];
+    struct pgq_array cols[ACT_ADD_NPARAMS];
     const char *params[ACT_ADD_NPARAMS];
     struct act_op *op;
     xs_rc rc;
@@ -265,33 +201,31 @@ xs_activity_db_add(struct pgq *q, const struct xs_activity_delta *d,
     }
     memset(cols, 0, sizeof(cols));
     for (size_t i = 0; i < n; i++) {
-        act_arr_text(&cols[0], i, d[i].host);
-        act_arr_text(&cols[1], i, d[i].user);
-        act_arr_int(&cols[2], i, d[i].ndays);
-        act_arr_int(&cols[3], i, d[i].ndays > 0 ? d[i].first_day : 0);
-        act_arr_int(&cols[4], i, d[i].ndays > 0 ? d[i].last_day : 0);
-        act_arr_int(&cols[5], i, d[i].logout > 0 ? d[i].logout : 0);
-        act_arr_text(&cols[6], i, d[i].logout > 0 ? d[i].status : NULL);
+        pgq_array_text(&cols[0], d[i].host);
+        pgq_array_text(&cols[1], d[i].user);
+        pgq_array_int(&cols[2], d[i].ndays);
+        pgq_array_int(&cols[3], d[i].ndays > 0 ? d[i].first_day : 0);
+        pgq_array_int(&cols[4], d[i].ndays > 0 ? d[i].last_day : 0);
+        pgq_array_int(&cols[5], d[i].logout > 0 ? d[i].logout : 0);
+        pgq_array_text(&cols[6], d[i].logout > 0 ? d[i].status : NULL);
         for (size_t c = 0; c < XS_ACT__COUNT; c++) {
             /* bigint holds what a counter can reach in practice; clamp
              * rather than send a value PostgreSQL refuses. */
             uint64_t v = d[i].counts[c];
 
-            act_arr_int(&cols[7 + c], i,
+            pgq_array_int(&cols[7 + c],
                 v > INT64_MAX ? INT64_MAX : (int64_t)v);
         }
     }
-    for (size_t c = 0; c < ACT_ADD_NPARAMS; c++) {
-        act_arr_end(&cols[c]);
-        params[c] = cols[c].p;
-    }
+    for (size_t c = 0; c < ACT_ADD_NPARAMS; c++)
+        params[c] = pgq_array_end(&cols[c]);
     op = xs_calloc(1, sizeof(*op));
     op->kind = ACT_DONE;
     op->done_cb = cb;
     op->udata = udata;
     rc = act_query(q, SQL_ACT_ADD, ACT_ADD_NPARAMS, params, op);
     for (size_t c = 0; c < ACT_ADD_NPARAMS; c++)
-        xs_free(cols[c].p);
+        pgq_array_fini(&cols[c]);
     return rc;
 }
 

@@ -1,24 +1,20 @@
 /*
  * audit.c: audit_log rows on pgq (db/migrations/009_audit.sql).
  *
- * Entries are written behind, as evidence is (db/reputation.c): append
- * only copies the entry into a per-pool FIFO (a pgq extension); a batch
- * of up to XS_AUDIT_DB_BATCH_MAX entries (and about
- * XS_AUDIT_DB_BATCH_BYTES of text) from the head goes out as ONE
- * statement over unnest()ed arrays on pgq's background lane, one batch in
- * flight at a time and at most one per XS_AUDIT_DB_FLUSH_MS (at once when
- * a full batch waits, after a quiet interval, or when flush_soon asks).
- * The gate that records an entry never waits for the database, and a
- * flood of rejections costs one statement per batch.
+ * Entries are written behind, as evidence is (db/reputation.c), through
+ * a write-behind queue (db/batchq.h): append only copies the entry; a
+ * batch of up to XS_AUDIT_DB_BATCH_MAX entries (and about
+ * XS_AUDIT_DB_BATCH_BYTES of text) goes out as ONE statement over
+ * unnest()ed arrays on pgq's background lane, one batch in flight at a
+ * time and at most one per XS_AUDIT_DB_FLUSH_MS.  The gate that records
+ * an entry never waits for the database, and a flood of rejections costs
+ * one statement per batch.
  *
- * A batch leaves the queue only when it committed: a failed one stays at
- * the head and goes out again after an interval (the pool reconnects by
- * itself), while new entries queue behind it up to XS_AUDIT_DB_QUEUE_MAX
- * entries and XS_AUDIT_DB_QUEUE_BYTES of text (explanations are the bulk
- * of an entry and vary, so the count alone would not bound memory).  A
- * batch PostgreSQL refuses for its data (an explanation that is not JSON,
- * a \u0000 jsonb cannot hold) would fail forever: it is halved until the
- * bad entry is alone, and that one is discarded.
+ * The queue holds XS_AUDIT_DB_QUEUE_MAX entries and XS_AUDIT_DB_QUEUE_BYTES
+ * of text: explanations are the bulk of an entry and vary, so the count
+ * alone would not bound memory.  A batch PostgreSQL refuses for its data
+ * (an explanation that is not JSON, a \u0000 jsonb cannot hold) is halved
+ * until the bad entry is alone, and that one is discarded.
  *
  * A batch that committed but whose answer was lost with the connection
  * is sent again: its entries are then stored twice.  An audit log may
@@ -30,6 +26,9 @@
  * without callbacks) frees them; pgq_close calls them with XS_EIO.
  */
 #include "db/audit.h"
+
+#include "db/batchq.h"
+#include "xmppd/xml/elem.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -78,11 +77,10 @@
 
 #define AUD_NCOLS 10            /* of the append */
 #define AUD_NFIELDS 11          /* of a read */
-#define AUD_SHRINK_CAP 4096     /* an empty queue keeps at most this */
 
 /* ---- per-pool state ---- */
 
-/* One queued entry: its copy. */
+/* One queued entry: its copy, in a slot of the queue. */
 struct aud_item {
     char       *mem;            /* owned: every text, NUL-terminated */
     const char *kind;           /* borrowed from mem */
@@ -92,7 +90,6 @@ struct aud_item {
     const char *reason;         /* borrowed from mem */
     const char *flag;           /* borrowed from mem, or NULL */
     const char *explanation;    /* borrowed from mem */
-    size_t      bytes;          /* of mem */
     int64_t     at;
     int         score;
     int         domain_score;
@@ -119,26 +116,10 @@ struct aud_op {
 
 TAILQ_HEAD(aud_op_list, aud_op);
 
-/* Per pool (a pgq extension), made at the first call. */
+/* Per pool (a pgq extension), made at the first read or prune; the
+ * entries' queue is an extension of its own (aud_batchq). */
 struct aud_db {
     struct pgq          *q;         /* borrowed: owns us, frees us */
-    struct event        *ev_flush;  /* owned */
-    struct aud_item     *ring;      /* owned: the FIFO, n of cap (a power
-                                       of two) from head */
-    size_t               head;
-    size_t               n;
-    size_t               cap;
-    size_t               bytes;     /* of the queued entries' texts */
-    size_t               writing;   /* entries at the head in flight */
-    size_t               limit;     /* entries in the next batch, at most */
-    bool                 is_writing;
-    bool                 is_urgent;     /* flush_soon: no interval */
-    bool                 is_backoff;    /* the last batch failed */
-    bool                 is_closed;     /* pgq refused: pgq_close ran */
-    bool                 has_sent;
-    uint64_t             sent_ms;   /* xs_now_ms() of the last batch sent */
-    uint64_t             streak;    /* failures in a row */
-    struct xs_audit_db_stats st;
     struct aud_op_list   ops;       /* reads and prunes out in pgq */
 };
 
@@ -146,50 +127,9 @@ static const char aud_ext_key;      /* its address names the extension */
 
 /* ---- validation ---- */
 
-/* Whether s[0..len) is well-formed UTF-8 (no overlongs, no surrogates),
- * as PostgreSQL's UTF8 encoding requires. */
-static bool
-aud_utf8_ok(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        uint32_t cp;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (len - i <= n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)
-            || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
-
-/* A text of 1..max bytes, valid UTF-8. */
+/* A text of 1..max bytes, valid UTF-8 (PostgreSQL's UTF8 encoding
+ * refuses anything else, and one refused entry must not hold up a
+ * batch). */
 static bool
 aud_text_ok(const char *s, size_t max)
 {
@@ -198,8 +138,7 @@ aud_text_ok(const char *s, size_t max)
     if (s == NULL)
         return false;
     len = strnlen(s, max + 1);
-    return len > 0 && len <= max
-        && aud_utf8_ok((const unsigned char *)s, len);
+    return len > 0 && len <= max && xs_utf8_valid(s, len);
 }
 
 static bool
@@ -220,144 +159,10 @@ aud_row_ok(const struct xs_audit_row *r)
             || (r->domain_score >= -100 && r->domain_score <= 100));
 }
 
-/* ---- PostgreSQL array literals, text format ---- */
+/* ---- the queue's items ---- */
 
-struct aud_str {
-    char  *p;           /* owned */
-    size_t len;
-    size_t cap;
-};
-
-static void
-aud_str_add(struct aud_str *s, const char *p, size_t n)
-{
-    if (s->cap - s->len < n + 1) {
-        size_t cap = s->cap != 0 ? s->cap : 256;
-
-        while (cap - s->len < n + 1)
-            cap *= 2;
-        s->p = xs_realloc(s->p, cap);
-        s->cap = cap;
-    }
-    memcpy(s->p + s->len, p, n);
-    s->len += n;
-    s->p[s->len] = '\0';
-}
-
-static void
-aud_arr_sep(struct aud_str *s)
-{
-    aud_str_add(s, s->len == 0 ? "{" : ",", 1);
-}
-
-/* One element: "..." with '"' and '\' escaped (everything else, braces,
- * commas, spaces, is literal inside quotes), or an unquoted NULL. */
-static void
-aud_arr_text(struct aud_str *s, const char *v)
-{
-    const char *p = v, *run;
-
-    aud_arr_sep(s);
-    if (v == NULL) {
-        aud_str_add(s, "NULL", 4);
-        return;
-    }
-    aud_str_add(s, "\"", 1);
-    for (;;) {
-        run = p;
-        p += strcspn(p, "\"\\");
-        aud_str_add(s, run, (size_t)(p - run));
-        if (*p == '\0')
-            break;
-        aud_str_add(s, "\\", 1);
-        aud_str_add(s, p, 1);
-        p++;
-    }
-    aud_str_add(s, "\"", 1);
-}
-
-/* An integer, or NULL when !has. */
-static void
-aud_arr_int(struct aud_str *s, int64_t v, bool has)
-{
-    char buf[24];
-    int n;
-
-    aud_arr_sep(s);
-    if (!has) {
-        aud_str_add(s, "NULL", 4);
-        return;
-    }
-    n = snprintf(buf, sizeof(buf), "%" PRId64, v);
-    xs_assert(n > 0 && (size_t)n < sizeof(buf));
-    aud_str_add(s, buf, (size_t)n);
-}
-
-/* The literal, "{}" when nothing was added. */
-static const char *
-aud_arr_end(struct aud_str *s)
-{
-    if (s->len == 0)
-        aud_str_add(s, "{", 1);
-    aud_str_add(s, "}", 1);
-    return s->p;
-}
-
-/* ---- the FIFO ---- */
-
-static struct aud_item *
-aud_at(const struct aud_db *db, size_t i)
-{
-    return &db->ring[(db->head + i) & (db->cap - 1)];
-}
-
-static struct aud_item *
-aud_push(struct aud_db *db)
-{
-    struct aud_item *it;
-
-    if (db->n == db->cap) {
-        size_t cap = db->cap != 0 ? db->cap * 2 : 64;
-        struct aud_item *ring = xs_calloc(cap, sizeof(ring[0]));
-
-        /* Unwrapped in order: the batch in flight stays at the head. */
-        for (size_t i = 0; i < db->n; i++)
-            ring[i] = *aud_at(db, i);
-        xs_free(db->ring);
-        db->ring = ring;
-        db->cap = cap;
-        db->head = 0;
-    }
-    it = aud_at(db, db->n++);
-    memset(it, 0, sizeof(*it));
-    return it;
-}
-
-/* Drop k entries from the head. */
-static void
-aud_pop(struct aud_db *db, size_t k)
-{
-    xs_assert(k <= db->n);
-    for (size_t i = 0; i < k; i++) {
-        struct aud_item *it = aud_at(db, i);
-
-        db->bytes -= it->bytes;
-        xs_free(it->mem);
-        it->mem = NULL;
-    }
-    if (db->cap > 0)
-        db->head = (db->head + k) & (db->cap - 1);
-    db->n -= k;
-    if (db->n == 0 && db->cap > AUD_SHRINK_CAP) {
-        /* A burst (a long outage) is over: give its memory back. */
-        xs_free(db->ring);
-        db->ring = NULL;
-        db->cap = 0;
-        db->head = 0;
-    }
-}
-
-/* The bytes an entry's copy takes (its texts with their NULs). */
+/* The bytes an entry's copy takes (its texts with their NULs): its
+ * weight for the queue's byte bounds. */
 static size_t
 aud_row_bytes(const struct xs_audit_row *r)
 {
@@ -386,15 +191,15 @@ aud_copy(char *mem, size_t *pos, const char *s)
     return d;
 }
 
-/* Copies every text of r into one block. */
+/* Copies every text of the row src into one block. */
 static void
-aud_item_fill(struct aud_item *it, const struct xs_audit_row *r,
-    size_t bytes)
+aud_item_copy(void *item, const void *src)
 {
-    size_t pos = 0;
+    struct aud_item *it = item;
+    const struct xs_audit_row *r = src;
+    size_t bytes = aud_row_bytes(r), pos = 0;
 
     it->mem = xs_malloc(bytes);
-    it->bytes = bytes;
     it->kind = aud_copy(it->mem, &pos, r->kind);
     it->subject = aud_copy(it->mem, &pos, r->subject);
     it->recipient = aud_copy(it->mem, &pos, r->recipient);
@@ -411,194 +216,115 @@ aud_item_fill(struct aud_item *it, const struct xs_audit_row *r,
     it->has_domain_score = r->has_domain_score;
 }
 
-/* ---- the batch ---- */
-
-static void aud_flush(struct aud_db *db);
-
-/* Wake up when the current interval ends (at once if it has). */
 static void
-aud_arm(struct aud_db *db)
+aud_item_release(void *item)
 {
-    uint64_t now = xs_now_ms();
-    uint64_t due = db->sent_ms + XS_AUDIT_DB_FLUSH_MS;
-    uint64_t ms = (db->has_sent && due > now) ? due - now : 0;
-    struct timeval tv = {
-        .tv_sec = (time_t)(ms / 1000),
-        .tv_usec = (suseconds_t)((ms % 1000) * 1000),
-    };
+    struct aud_item *it = item;
 
-    if (!evtimer_pending(db->ev_flush, NULL))
-        evtimer_add(db->ev_flush, &tv);
+    xs_free(it->mem);
+    it->mem = NULL;
 }
 
-/*
- * After the queue changed or a batch came back: send now when a full
- * batch waits, when flush_soon asked, or when no batch went out during
- * the last interval (a lone entry after a quiet spell is written at
- * once); otherwise at the interval's end.  After a failure, always wait
- * the interval: a batch that fails at once must not spin.
- */
+/* An integer, or NULL when !has. */
 static void
-aud_schedule(struct aud_db *db)
+aud_arr_score(struct pgq_array *a, int v, bool has)
 {
-    bool is_due;
-
-    if (db->n == 0 || db->is_writing || db->is_closed)
-        return;
-    is_due = !db->has_sent
-        || xs_now_ms() - db->sent_ms >= XS_AUDIT_DB_FLUSH_MS;
-    if (is_due || (!db->is_backoff && (db->is_urgent
-        || db->n >= db->limit || db->bytes >= XS_AUDIT_DB_BATCH_BYTES)))
-        aud_flush(db);
+    if (has)
+        pgq_array_int(a, v);
     else
-        aud_arm(db);
+        pgq_array_null(a);
 }
 
-static void aud_on_written(xs_rc rc, const PGresult *res, void *udata);
-
-/* Send up to db->limit entries (and about XS_AUDIT_DB_BATCH_BYTES) from
- * the head as one statement. */
-static void
-aud_flush(struct aud_db *db)
+/* The k entries at the head as one INSERT. */
+static const char *
+aud_build(const struct pgq_batchq *bq, size_t k, struct pgq_array *cols,
+    int *ncols)
 {
-    struct aud_str cols[AUD_NCOLS];
-    const char *params[AUD_NCOLS];
-    size_t k = 0, bytes = 0, max = db->n < db->limit ? db->n : db->limit;
-    xs_rc rc;
+    for (size_t i = 0; i < k; i++) {
+        const struct aud_item *it = pgq_batchq_at(bq, i);
 
-    if (db->is_writing || max == 0 || db->is_closed)
-        return;
-    memset(cols, 0, sizeof(cols));
-    /* At least one, however large: every entry is bounded. */
-    while (k < max && (k == 0
-        || bytes + aud_at(db, k)->bytes <= XS_AUDIT_DB_BATCH_BYTES)) {
-        const struct aud_item *it = aud_at(db, k);
-
-        aud_arr_int(&cols[0], it->at, true);
-        aud_arr_text(&cols[1], it->kind);
-        aud_arr_text(&cols[2], it->subject);
-        aud_arr_text(&cols[3], it->recipient);
-        aud_arr_text(&cols[4], it->decision);
-        aud_arr_text(&cols[5], it->reason);
-        aud_arr_int(&cols[6], it->score, it->has_score);
-        aud_arr_int(&cols[7], it->domain_score, it->has_domain_score);
-        aud_arr_text(&cols[8], it->flag);
-        aud_arr_text(&cols[9], it->explanation);
-        bytes += it->bytes;
-        k++;
+        pgq_array_int(&cols[0], it->at);
+        pgq_array_text(&cols[1], it->kind);
+        pgq_array_text(&cols[2], it->subject);
+        pgq_array_text(&cols[3], it->recipient);
+        pgq_array_text(&cols[4], it->decision);
+        pgq_array_text(&cols[5], it->reason);
+        aud_arr_score(&cols[6], it->score, it->has_score);
+        aud_arr_score(&cols[7], it->domain_score, it->has_domain_score);
+        pgq_array_text(&cols[8], it->flag);
+        pgq_array_text(&cols[9], it->explanation);
     }
-    for (size_t c = 0; c < AUD_NCOLS; c++)
-        params[c] = aud_arr_end(&cols[c]);
-    rc = pgq_query_bg(db->q, SQL_AUD_APPEND, AUD_NCOLS, params,
-        aud_on_written, db);
-    for (size_t c = 0; c < AUD_NCOLS; c++)
-        xs_free(cols[c].p);             /* pgq copied the params */
-    db->sent_ms = xs_now_ms();
-    db->has_sent = true;
-    if (rc == XS_EIO) {
-        /* pgq_close ran: nothing will be written any more. */
-        db->is_closed = true;
-        xs_log(XS_LOG_INFO, "audit db: pool closed, %zu audit entries not "
-            "written", db->n);
-        return;
-    }
-    if (rc != XS_OK) {
-        /* The background lane is full: keep them, try again later. */
-        xs_log(XS_LOG_NOTICE, "audit db: batch of %zu deferred: %s", k,
-            xs_rc_str(rc));
-        db->is_backoff = true;
-        aud_arm(db);
-        return;
-    }
-    db->is_writing = true;
-    db->writing = k;
-    evtimer_del(db->ev_flush);
-}
-
-/* A statement that fails for the data it carries fails every time. */
-static bool
-aud_is_data_error(const PGresult *res)
-{
-    const char *st = pgq_sqlstate(res);
-
-    return strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0
-        || strncmp(st, "54", 2) == 0;
+    *ncols = AUD_NCOLS;
+    return SQL_AUD_APPEND;
 }
 
 static void
-aud_on_written(xs_rc rc, const PGresult *res, void *udata)
+aud_refused(const void *item, const PGresult *res)
 {
-    struct aud_db *db = udata;
-    size_t k = db->writing;
+    const struct aud_item *it = item;
 
-    db->is_writing = false;
-    db->writing = 0;
-    if (rc == XS_OK) {
-        aud_pop(db, k);
-        db->st.appended += k;
-        db->st.batches++;
-        /* Back up after a bisection (see below), not all at once. */
-        db->limit = db->limit > XS_AUDIT_DB_BATCH_MAX / 2
-            ? XS_AUDIT_DB_BATCH_MAX : db->limit * 2;
-        if (db->streak > 0)
-            xs_log(XS_LOG_NOTICE, "audit db: entries written again after "
-                "%" PRIu64 " failed batches", db->streak);
-        db->streak = 0;
-        db->is_backoff = false;
-        if (db->n == 0)
-            db->is_urgent = false;
-    } else if (res != NULL && aud_is_data_error(res)) {
-        if (k == 1) {
-            const struct aud_item *it = aud_at(db, 0);
-
-            xs_log(XS_LOG_ERR, "audit db: entry kind=%s subject=%s "
-                "refused (%s), discarded: %s", it->kind, it->subject,
-                pgq_sqlstate(res), PQresultErrorMessage(res));
-            aud_pop(db, 1);
-            db->st.discarded++;
-            db->limit = XS_AUDIT_DB_BATCH_MAX;
-        } else {
-            /* Halve until the bad entry is alone; the good ones before
-             * it commit on the way. */
-            db->limit = k / 2;
-            db->st.retries++;
-        }
-    } else {
-        db->st.retries++;
-        db->is_backoff = true;
-        if (db->streak++ == 0)
-            xs_log(XS_LOG_WARN, "audit db: batch of %zu entries not "
-                "written (%s), %zu waiting: retrying", k,
-                res != NULL ? pgq_sqlstate(res) : "no connection", db->n);
-    }
-    aud_schedule(db);
+    xs_log(XS_LOG_ERR, "audit db: entry kind=%s subject=%s refused (%s), "
+        "discarded: %s", it->kind, it->subject, pgq_sqlstate(res),
+        PQresultErrorMessage(res));
 }
 
-static void
-aud_on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    struct aud_db *db = arg;
+/* Its address names the entries' queue on every pool. */
+static const struct pgq_batchq_def aud_batchq = {
+    .name = "audit db",
+    .items = "audit entries",
+    .item_size = sizeof(struct aud_item),
+    .batch_max = XS_AUDIT_DB_BATCH_MAX,
+    .batch_bytes = XS_AUDIT_DB_BATCH_BYTES,
+    .queue_max = XS_AUDIT_DB_QUEUE_MAX,
+    .queue_bytes = XS_AUDIT_DB_QUEUE_BYTES,
+    .flush_ms = XS_AUDIT_DB_FLUSH_MS,
+    .copy = aud_item_copy,
+    .release = aud_item_release,
+    .build = aud_build,
+    .refused = aud_refused,
+};
 
-    (void)fd, (void)what;
-    db->is_backoff = false;     /* the interval has passed */
-    aud_flush(db);
+xs_rc
+xs_audit_db_append(struct pgq *q, const struct xs_audit_row *r)
+{
+    if (q == NULL || !aud_row_ok(r))
+        return XS_EINVAL;
+    return pgq_batchq_add(q, &aud_batchq, r, aud_row_bytes(r));
 }
 
-/* pgq_free: what was not written is lost, requests die without
- * callbacks (pgq_free's contract): free them here. */
+void
+xs_audit_db_flush_soon(struct pgq *q)
+{
+    pgq_batchq_flush_soon(q, &aud_batchq);
+}
+
+void
+xs_audit_db_stats(const struct pgq *q, struct xs_audit_db_stats *out)
+{
+    struct pgq_batchq_stats st;
+
+    pgq_batchq_stats(q, &aud_batchq, &st);
+    memset(out, 0, sizeof(*out));
+    out->queued_total = st.queued_total;
+    out->appended = st.appended;
+    out->batches = st.batches;
+    out->dropped = st.dropped;
+    out->retries = st.retries;
+    out->discarded = st.discarded;
+    out->queued = st.queued;
+    out->queued_bytes = st.queued_bytes;
+}
+
+/* ---- the extension of reads and prunes ---- */
+
+/* pgq_free: requests die without callbacks (pgq_free's contract): free
+ * them here. */
 static void
 aud_db_free(void *data)
 {
     struct aud_db *db = data;
     struct aud_op *op;
 
-    if (db->n > 0)
-        xs_log(XS_LOG_INFO, "audit db: %zu audit entries dropped at "
-            "shutdown", db->n);
-    if (db->ev_flush != NULL)
-        event_free(db->ev_flush);
-    aud_pop(db, db->n);
-    xs_free(db->ring);
     while ((op = TAILQ_FIRST(&db->ops)) != NULL) {
         TAILQ_REMOVE(&db->ops, op, link);
         xs_free(op);
@@ -616,13 +342,7 @@ aud_db_get(struct pgq *q, struct aud_db **out)
     if (db == NULL) {
         db = xs_calloc(1, sizeof(*db));
         db->q = q;
-        db->limit = XS_AUDIT_DB_BATCH_MAX;
         TAILQ_INIT(&db->ops);
-        db->ev_flush = evtimer_new(pgq_base(q), aud_on_timer, db);
-        if (db->ev_flush == NULL) {
-            aud_db_free(db);
-            return XS_ENOMEM;
-        }
         if ((rc = pgq_ext_set(q, &aud_ext_key, db, aud_db_free)) != XS_OK) {
             aud_db_free(db);
             return rc;
@@ -630,61 +350,6 @@ aud_db_get(struct pgq *q, struct aud_db **out)
     }
     *out = db;
     return XS_OK;
-}
-
-xs_rc
-xs_audit_db_append(struct pgq *q, const struct xs_audit_row *r)
-{
-    struct aud_db *db;
-    size_t bytes;
-    xs_rc rc;
-
-    if (q == NULL || !aud_row_ok(r))
-        return XS_EINVAL;
-    if ((rc = aud_db_get(q, &db)) != XS_OK)
-        return rc;
-    if (db->is_closed)
-        return XS_EIO;
-    bytes = aud_row_bytes(r);
-    if (db->n >= XS_AUDIT_DB_QUEUE_MAX
-        || db->bytes + bytes > XS_AUDIT_DB_QUEUE_BYTES) {
-        if (db->st.dropped++ == 0 || db->st.dropped % 10000 == 0)
-            xs_log(XS_LOG_WARN, "audit db: queue full (%zu entries, %zu "
-                "bytes): %" PRIu64 " entries dropped so far", db->n,
-                db->bytes, db->st.dropped);
-        return XS_ELIMIT;
-    }
-    aud_item_fill(aud_push(db), r, bytes);
-    db->bytes += bytes;
-    db->st.queued_total++;
-    aud_schedule(db);
-    return XS_OK;
-}
-
-void
-xs_audit_db_flush_soon(struct pgq *q)
-{
-    struct aud_db *db;
-
-    if (q == NULL || (db = pgq_ext_get(q, &aud_ext_key)) == NULL
-        || db->n == 0)
-        return;
-    db->is_urgent = true;
-    aud_schedule(db);
-}
-
-void
-xs_audit_db_stats(const struct pgq *q, struct xs_audit_db_stats *out)
-{
-    const struct aud_db *db = q != NULL ? pgq_ext_get(q, &aud_ext_key)
-        : NULL;
-
-    memset(out, 0, sizeof(*out));
-    if (db == NULL)
-        return;
-    *out = db->st;
-    out->queued = db->n;
-    out->queued_bytes = db->bytes;
 }
 
 /* ---- reads and prunes ---- */

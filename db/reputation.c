@@ -2,22 +2,18 @@
  * reputation.c: reputation_evidence and reputation_pins rows on pgq
  * (db/migrations/008_reputation.sql).
  *
- * Evidence is written behind.  xs_rep_db_append and xs_rep_db_retract
- * only copy the item into a per-pool FIFO (a pgq extension, like the
- * last-login batch of db/accounts.c); a batch of up to
- * XS_REP_DB_BATCH_MAX items from the head goes out as ONE statement over
- * unnest()ed arrays on pgq's background lane, one batch in flight at a
- * time and at most one batch per XS_REP_DB_FLUSH_MS (at once when a full
- * batch waits, or after a quiet interval).  Ingestion then costs one
- * statement and one commit per batch, never one per item, and never
- * fills the queue that interactive requests wait in.
- *
- * A batch leaves the queue only when it committed: a failed one stays at
- * the head and goes out again after an interval (the pool reconnects by
- * itself), while new items queue behind it up to XS_REP_DB_QUEUE_MAX.
- * A batch the server refuses for its data (it would fail forever and
- * block everything behind it) is halved until the bad item is alone, and
- * that one item is discarded; validation here makes that a last resort.
+ * Evidence is written behind, through a write-behind queue
+ * (db/batchq.h): xs_rep_db_append and xs_rep_db_retract only copy the
+ * item; a batch of up to XS_REP_DB_BATCH_MAX items from the head goes
+ * out as ONE statement over unnest()ed arrays on pgq's background lane,
+ * one batch in flight at a time and at most one batch per
+ * XS_REP_DB_FLUSH_MS (at once when a full batch waits, or after a quiet
+ * interval).  Ingestion then costs one statement and one commit per
+ * batch, never one per item, and never fills the queue that interactive
+ * requests wait in.  A failed batch stays at the head and is retried; the
+ * queue holds XS_REP_DB_QUEUE_MAX items; a batch the server refuses for
+ * its data is halved until the bad item is alone, and that one item is
+ * discarded: validation here makes that a last resort.
  *
  * Retractions (unblocks) travel in the same FIFO so that order holds: a
  * batch holding both runs as one statement whose DELETE only sees rows
@@ -39,6 +35,9 @@
  * with done(XS_EIO).
  */
 #include "db/reputation.h"
+
+#include "db/batchq.h"
+#include "xmppd/xml/elem.h"
 
 #include <errno.h>
 #include <math.h>
@@ -145,7 +144,7 @@
 #define REP_EVIDENCE_NFIELDS 8
 #define REP_PIN_NFIELDS 6
 #define REP_PART_MAX 1023       /* bytes of a username or host (001) */
-#define REP_SHRINK_CAP 4096     /* an empty queue keeps at most this */
+#define REP_NCOLS 10            /* of SQL_REP_WRITE; SQL_REP_APPEND: 7 */
 
 /* ---- per-pool state ---- */
 
@@ -190,27 +189,11 @@ struct rep_op {
 
 TAILQ_HEAD(rep_op_list, rep_op);
 
-/* Per pool (a pgq extension), made at the first call. */
+/* Per pool (a pgq extension), made at the first read or pin; the
+ * evidence queue is an extension of its own (rep_batchq). */
 struct rep_db {
     struct pgq          *q;         /* borrowed: owns us, frees us */
-    struct event        *ev_flush;  /* owned */
-    struct rep_item     *ring;      /* owned: the FIFO, n of cap (a power
-                                       of two) from head */
-    size_t               head;
-    size_t               n;
-    size_t               cap;
-    size_t               writing;   /* items at the head in flight, or 0 */
-    size_t               limit;     /* items in the next batch, at most */
-    bool                 is_writing;
-    bool                 is_urgent;     /* flush_soon: no interval */
-    bool                 is_backoff;    /* the last batch failed */
-    bool                 is_closed;     /* pgq refused: pgq_close ran */
-    bool                 has_sent;
-    uint64_t             sent_ms;   /* xs_now_ms() of the last batch sent */
-    uint64_t             streak;    /* failures in a row */
-    struct xs_rep_db_stats st;
     struct rep_op_list   ops;       /* owned: requests in pgq */
-    unsigned char        key[crypto_shorthash_KEYBYTES];
 };
 
 /* The identity of struct rep_db among a pool's extensions. */
@@ -218,51 +201,9 @@ static const char rep_ext_key = 'r';
 
 /* ---- checks ---- */
 
-/* Well-formed UTF-8 (no overlong forms, surrogates or code points above
- * U+10FFFF): PostgreSQL refuses anything else in a UTF8 database, and one
- * refused item must not hold up a batch. */
-static bool
-rep_utf8_ok(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        uint32_t cp;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (len - i <= n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)
-            || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
-    }
-    return true;
-}
-
-/* A text of 1..max bytes (0..max when may_be_empty), valid UTF-8. */
+/* A text of 1..max bytes (0..max when may_be_empty), valid UTF-8:
+ * PostgreSQL refuses anything else in a UTF8 database, and one refused
+ * item must not hold up a batch. */
 static bool
 rep_text_ok(const char *s, size_t max, bool may_be_empty)
 {
@@ -272,7 +213,7 @@ rep_text_ok(const char *s, size_t max, bool may_be_empty)
         return false;
     len = strnlen(s, max + 1);
     return len <= max && (may_be_empty || len > 0)
-        && rep_utf8_ok((const unsigned char *)s, len);
+        && xs_utf8_valid(s, len);
 }
 
 static bool
@@ -281,168 +222,54 @@ rep_part_ok(const char *s)
     return rep_text_ok(s, REP_PART_MAX, false);
 }
 
-/* ---- PostgreSQL array literals, text format ---- */
+/* ---- the queue's items ---- */
 
-struct rep_str {
-    char  *p;           /* owned */
-    size_t len;
-    size_t cap;
-};
-
+/* src: a struct rep_item whose texts are borrowed; the copy owns them,
+ * in one block. */
 static void
-rep_str_add(struct rep_str *s, const char *p, size_t n)
+rep_item_copy(void *item, const void *src)
 {
-    if (s->cap - s->len < n + 1) {
-        size_t cap = s->cap != 0 ? s->cap : 256;
-
-        while (cap - s->len < n + 1)
-            cap *= 2;
-        s->p = xs_realloc(s->p, cap);
-        s->cap = cap;
-    }
-    memcpy(s->p + s->len, p, n);
-    s->len += n;
-    s->p[s->len] = '\0';
-}
-
-static void
-rep_arr_sep(struct rep_str *s)
-{
-    rep_str_add(s, s->len == 0 ? "{" : ",", 1);
-}
-
-/* One element: "..." with '"' and '\' escaped (everything else, braces,
- * commas, spaces, is literal inside quotes), or an unquoted NULL. */
-static void
-rep_arr_text(struct rep_str *s, const char *v)
-{
-    const char *p = v, *run;
-
-    rep_arr_sep(s);
-    if (v == NULL) {
-        rep_str_add(s, "NULL", 4);
-        return;
-    }
-    rep_str_add(s, "\"", 1);
-    for (;;) {
-        run = p;
-        p += strcspn(p, "\"\\");
-        rep_str_add(s, run, (size_t)(p - run));
-        if (*p == '\0')
-            break;
-        rep_str_add(s, "\\", 1);
-        rep_str_add(s, p, 1);
-        p++;
-    }
-    rep_str_add(s, "\"", 1);
-}
-
-/* %.17g reads back as the same double. */
-static void
-rep_arr_double(struct rep_str *s, double v)
-{
-    char buf[40];
-    int n = snprintf(buf, sizeof(buf), "%.17g", v);
-
-    xs_assert(n > 0 && (size_t)n < sizeof(buf));
-    rep_arr_sep(s);
-    rep_str_add(s, buf, (size_t)n);
-}
-
-static void
-rep_arr_int(struct rep_str *s, int64_t v)
-{
-    char buf[24];
-    int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
-
-    xs_assert(n > 0 && (size_t)n < sizeof(buf));
-    rep_arr_sep(s);
-    rep_str_add(s, buf, (size_t)n);
-}
-
-/* The literal, "{}" when nothing was added. */
-static const char *
-rep_arr_end(struct rep_str *s)
-{
-    if (s->len == 0)
-        rep_str_add(s, "{", 1);
-    rep_str_add(s, "}", 1);
-    return s->p;
-}
-
-/* ---- the FIFO ---- */
-
-static struct rep_item *
-rep_at(const struct rep_db *db, size_t i)
-{
-    return &db->ring[(db->head + i) & (db->cap - 1)];
-}
-
-static struct rep_item *
-rep_push(struct rep_db *db)
-{
-    struct rep_item *it;
-
-    if (db->n == db->cap) {
-        size_t cap = db->cap != 0 ? db->cap * 2 : 256;
-        struct rep_item *ring = xs_calloc(cap, sizeof(ring[0]));
-
-        /* Unwrapped in order: the batch in flight stays at the head. */
-        for (size_t i = 0; i < db->n; i++)
-            ring[i] = *rep_at(db, i);
-        xs_free(db->ring);
-        db->ring = ring;
-        db->cap = cap;
-        db->head = 0;
-    }
-    it = rep_at(db, db->n++);
-    memset(it, 0, sizeof(*it));
-    return it;
-}
-
-/* Drop k items from the head; returns how many were appends. */
-static size_t
-rep_pop(struct rep_db *db, size_t k)
-{
-    size_t appends = 0;
-
-    xs_assert(k <= db->n);
-    for (size_t i = 0; i < k; i++) {
-        struct rep_item *it = rep_at(db, i);
-
-        appends += it->is_retract ? 0 : 1;
-        xs_free(it->mem);
-        it->mem = NULL;
-    }
-    db->head = (db->head + k) & (db->cap - 1);
-    db->n -= k;
-    if (db->n == 0 && db->cap > REP_SHRINK_CAP) {
-        /* A burst (a long outage) is over: give its memory back. */
-        xs_free(db->ring);
-        db->ring = NULL;
-        db->cap = 0;
-        db->head = 0;
-    }
-    return appends;
-}
-
-/* Copies subject, source and note (may be NULL) into one block. */
-static void
-rep_item_fill(struct rep_item *it, const char *subject, const char *source,
-    const char *note)
-{
-    size_t ls = strlen(subject) + 1, lr = strlen(source) + 1;
-    size_t ln = note != NULL ? strlen(note) + 1 : 0;
+    struct rep_item *it = item;
+    const struct rep_item *from = src;
+    size_t ls = strlen(from->subject) + 1, lr = strlen(from->source) + 1;
+    size_t ln = from->note != NULL ? strlen(from->note) + 1 : 0;
     char *m = xs_malloc(ls + lr + ln);
 
-    memcpy(m, subject, ls);
-    memcpy(m + ls, source, lr);
-    if (note != NULL)
-        memcpy(m + ls + lr, note, ln);
+    *it = *from;
+    memcpy(m, from->subject, ls);
+    memcpy(m + ls, from->source, lr);
+    if (from->note != NULL)
+        memcpy(m + ls + lr, from->note, ln);
     it->mem = m;
     it->subject = m;
     it->source = m + ls;
-    it->note = note != NULL ? m + ls + lr : NULL;
+    it->note = from->note != NULL ? m + ls + lr : NULL;
+}
+
+static void
+rep_item_release(void *item)
+{
+    struct rep_item *it = item;
+
+    xs_free(it->mem);
+    it->mem = NULL;
+}
+
+/* Only appends count as evidence written. */
+static bool
+rep_item_counts(const void *item)
+{
+    return !((const struct rep_item *)item)->is_retract;
+}
+
+static void
+rep_item_refused(const void *item, const PGresult *res)
+{
+    const struct rep_item *it = item;
+
+    xs_log(XS_LOG_ERR, "reputation db: evidence %s about %s refused (%s), "
+        "discarded: %s", xs_evk_name(it->kind), it->subject,
+        pgq_sqlstate(res), PQresultErrorMessage(res));
 }
 
 /* ---- retractions inside a batch ---- */
@@ -451,19 +278,20 @@ rep_item_fill(struct rep_item *it, const char *subject, const char *source,
 struct rep_set {
     const struct rep_item **slots;  /* owned array; items borrowed */
     size_t                  nslots; /* a power of two */
+    unsigned char           key[crypto_shorthash_KEYBYTES];
 };
 
 static uint64_t
-rep_triple_hash(const struct rep_db *db, const struct rep_item *it)
+rep_triple_hash(const struct rep_set *s, const struct rep_item *it)
 {
     unsigned char a[crypto_shorthash_BYTES], b[crypto_shorthash_BYTES];
     uint64_t ha, hb;
 
     /* Keyed: subjects come from users, the table must not degrade. */
     crypto_shorthash(a, (const unsigned char *)it->subject,
-        strlen(it->subject), db->key);
+        strlen(it->subject), s->key);
     crypto_shorthash(b, (const unsigned char *)it->source,
-        strlen(it->source), db->key);
+        strlen(it->source), s->key);
     memcpy(&ha, a, sizeof(ha));
     memcpy(&hb, b, sizeof(hb));
     return ha ^ (hb * 0x9e3779b97f4a7c15u) ^ (uint64_t)it->kind;
@@ -479,10 +307,9 @@ rep_triple_eq(const struct rep_item *x, const struct rep_item *y)
 /* Adds it (a retraction) unless an equal one is there; with add false,
  * only says whether one is there. */
 static bool
-rep_set_has(struct rep_set *s, const struct rep_db *db,
-    const struct rep_item *it, bool add)
+rep_set_has(struct rep_set *s, const struct rep_item *it, bool add)
 {
-    size_t j = (size_t)rep_triple_hash(db, it) & (s->nslots - 1);
+    size_t j = (size_t)rep_triple_hash(s, it) & (s->nslots - 1);
 
     for (; s->slots[j] != NULL; j = (j + 1) & (s->nslots - 1)) {
         if (rep_triple_eq(s->slots[j], it))
@@ -493,199 +320,156 @@ rep_set_has(struct rep_set *s, const struct rep_db *db,
     return false;
 }
 
+/* Marks skip[i] for the retractions among the k items (they go to
+ * cols[7..9], once per triple) and for the appends a later retraction of
+ * the batch takes back. */
+static void
+rep_build_retractions(const struct pgq_batchq *bq, size_t k, size_t nretract,
+    struct pgq_array *cols, bool *skip)
+{
+    struct rep_set set;
+
+    set.nslots = 16;
+    while (set.nslots < nretract * 2)
+        set.nslots *= 2;
+    set.slots = xs_calloc(set.nslots, sizeof(set.slots[0]));
+    /* A fresh key per batch: as good as one per pool, and nothing to keep
+     * between batches. */
+    randombytes_buf(set.key, sizeof(set.key));
+    /* Backwards: an append is taken back by a LATER retraction. */
+    for (size_t i = k; i-- > 0;) {
+        const struct rep_item *it = pgq_batchq_at(bq, i);
+
+        if (it->is_retract) {
+            if (!rep_set_has(&set, it, true)) {
+                pgq_array_text(&cols[7], it->subject);
+                pgq_array_text(&cols[8], xs_evk_name(it->kind));
+                pgq_array_text(&cols[9], it->source);
+            }
+            skip[i] = true;
+        } else if (it->src == XS_EVSRC_USER) {
+            skip[i] = rep_set_has(&set, it, false);
+        }
+    }
+    xs_free(set.slots);
+    sodium_memzero(set.key, sizeof(set.key));
+}
+
 /* ---- the batch ---- */
 
-static void rep_flush(struct rep_db *db);
-
-/* Wake up when the current interval ends (at once if it has). */
-static void
-rep_arm(struct rep_db *db)
+/* The k items at the head as one statement: SQL_REP_APPEND, or
+ * SQL_REP_WRITE when retractions are among them. */
+static const char *
+rep_build(const struct pgq_batchq *bq, size_t k, struct pgq_array *cols,
+    int *ncols)
 {
-    uint64_t now = xs_now_ms();
-    uint64_t due = db->sent_ms + XS_REP_DB_FLUSH_MS;
-    uint64_t ms = (db->has_sent && due > now) ? due - now : 0;
-    struct timeval tv = {
-        .tv_sec = (time_t)(ms / 1000),
-        .tv_usec = (suseconds_t)((ms % 1000) * 1000),
-    };
+    bool *skip = xs_calloc(k, sizeof(bool));
+    size_t nretract = 0;
 
-    if (!evtimer_pending(db->ev_flush, NULL))
-        evtimer_add(db->ev_flush, &tv);
-}
-
-/*
- * After the queue changed or a batch came back: send now when a full
- * batch waits, when flush_soon asked, or when no batch went out during
- * the last interval (a lone item after a quiet spell is written at once);
- * otherwise at the interval's end.  After a failure, always wait the
- * interval: a batch that fails at once must not spin.
- */
-static void
-rep_schedule(struct rep_db *db)
-{
-    bool is_due;
-
-    if (db->n == 0 || db->is_writing || db->is_closed)
-        return;
-    is_due = !db->has_sent
-        || xs_now_ms() - db->sent_ms >= XS_REP_DB_FLUSH_MS;
-    if (is_due || (!db->is_backoff && (db->is_urgent
-        || db->n >= db->limit)))
-        rep_flush(db);
-    else
-        rep_arm(db);
-}
-
-static void rep_on_written(xs_rc rc, const PGresult *res, void *udata);
-
-/* Send up to db->limit items from the head as one statement. */
-static void
-rep_flush(struct rep_db *db)
-{
-    struct rep_str cols[10];
-    const char *params[10];
-    struct rep_set set = { NULL, 0 };
-    bool *skip;
-    size_t k = db->n < db->limit ? db->n : db->limit, nretract = 0;
-    xs_rc rc;
-
-    if (db->is_writing || k == 0 || db->is_closed)
-        return;
-    memset(cols, 0, sizeof(cols));
-    skip = xs_calloc(k, sizeof(skip[0]));
-    for (size_t i = 0; i < k; i++)
-        nretract += rep_at(db, i)->is_retract ? 1 : 0;
-    if (nretract > 0) {
-        /* Backwards: an append is taken back by a LATER retraction. */
-        set.nslots = 16;
-        while (set.nslots < nretract * 2)
-            set.nslots *= 2;
-        set.slots = xs_calloc(set.nslots, sizeof(set.slots[0]));
-        for (size_t i = k; i-- > 0;) {
-            const struct rep_item *it = rep_at(db, i);
-
-            if (it->is_retract) {
-                if (!rep_set_has(&set, db, it, true)) {
-                    rep_arr_text(&cols[7], it->subject);
-                    rep_arr_text(&cols[8], xs_evk_name(it->kind));
-                    rep_arr_text(&cols[9], it->source);
-                }
-                skip[i] = true;
-            } else if (it->src == XS_EVSRC_USER) {
-                skip[i] = rep_set_has(&set, db, it, false);
-            }
-        }
-        xs_free(set.slots);
-    }
     for (size_t i = 0; i < k; i++) {
-        const struct rep_item *it = rep_at(db, i);
+        const struct rep_item *it = pgq_batchq_at(bq, i);
+
+        nretract += it->is_retract ? 1 : 0;
+    }
+    if (nretract > 0)
+        rep_build_retractions(bq, k, nretract, cols, skip);
+    for (size_t i = 0; i < k; i++) {
+        const struct rep_item *it = pgq_batchq_at(bq, i);
 
         if (skip[i])
             continue;
-        rep_arr_text(&cols[0], it->subject);
-        rep_arr_text(&cols[1], xs_evk_name(it->kind));
-        rep_arr_double(&cols[2], it->weight);
-        rep_arr_text(&cols[3], xs_evsrc_name(it->src));
-        rep_arr_text(&cols[4], it->source);
-        rep_arr_text(&cols[5], it->note);
-        rep_arr_int(&cols[6], it->at);
+        pgq_array_text(&cols[0], it->subject);
+        pgq_array_text(&cols[1], xs_evk_name(it->kind));
+        pgq_array_double(&cols[2], it->weight);
+        pgq_array_text(&cols[3], xs_evsrc_name(it->src));
+        pgq_array_text(&cols[4], it->source);
+        pgq_array_text(&cols[5], it->note);
+        pgq_array_int(&cols[6], it->at);
     }
     xs_free(skip);
-    for (size_t c = 0; c < 10; c++)
-        params[c] = rep_arr_end(&cols[c]);
-    rc = pgq_query_bg(db->q, nretract > 0 ? SQL_REP_WRITE : SQL_REP_APPEND,
-        nretract > 0 ? 10 : 7, params, rep_on_written, db);
-    for (size_t c = 0; c < 10; c++)
-        xs_free(cols[c].p);             /* pgq copied the params */
-    db->sent_ms = xs_now_ms();
-    db->has_sent = true;
-    if (rc == XS_EIO) {
-        /* pgq_close ran: nothing will be written any more. */
-        db->is_closed = true;
-        xs_log(XS_LOG_INFO, "reputation db: pool closed, %zu evidence "
-            "writes not done", db->n);
-        return;
-    }
-    if (rc != XS_OK) {
-        /* The background lane is full: keep them, try again later. */
-        xs_log(XS_LOG_NOTICE, "reputation db: batch of %zu deferred: %s", k,
-            xs_rc_str(rc));
-        db->is_backoff = true;
-        rep_arm(db);
-        return;
-    }
-    db->is_writing = true;
-    db->writing = k;
-    evtimer_del(db->ev_flush);
+    *ncols = nretract > 0 ? REP_NCOLS : 7;
+    return nretract > 0 ? SQL_REP_WRITE : SQL_REP_APPEND;
 }
 
-/* A statement that fails for the data it carries fails every time. */
-static bool
-rep_is_data_error(const PGresult *res)
+/* Its address names the evidence queue on every pool. */
+static const struct pgq_batchq_def rep_batchq = {
+    .name = "reputation db",
+    .items = "evidence writes",
+    .item_size = sizeof(struct rep_item),
+    .batch_max = XS_REP_DB_BATCH_MAX,
+    .queue_max = XS_REP_DB_QUEUE_MAX,
+    .flush_ms = XS_REP_DB_FLUSH_MS,
+    .copy = rep_item_copy,
+    .release = rep_item_release,
+    .build = rep_build,
+    .counts = rep_item_counts,
+    .refused = rep_item_refused,
+};
+
+xs_rc
+xs_rep_db_append(struct pgq *q, const struct xs_evidence *ev)
 {
-    const char *st = pgq_sqlstate(res);
+    struct rep_item it;
 
-    return strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0
-        || strncmp(st, "54", 2) == 0;
+    if (q == NULL || ev == NULL || xs_evk_name(ev->kind) == NULL
+        || xs_evsrc_name(ev->src) == NULL || !isfinite(ev->weight)
+        || !rep_text_ok(ev->subject, XS_REP_DB_TEXT_MAX, false)
+        || !rep_text_ok(ev->source, XS_REP_DB_TEXT_MAX, false)
+        || (ev->note != NULL
+            && !rep_text_ok(ev->note, XS_REP_DB_NOTE_MAX, true)))
+        return XS_EINVAL;
+    memset(&it, 0, sizeof(it));
+    it.subject = ev->subject;
+    it.source = ev->source;
+    it.note = ev->note;
+    it.weight = ev->weight;
+    it.at = ev->at;
+    it.kind = ev->kind;
+    it.src = ev->src;
+    return pgq_batchq_add(q, &rep_batchq, &it, 0);
 }
 
-static void
-rep_on_written(xs_rc rc, const PGresult *res, void *udata)
+xs_rc
+xs_rep_db_retract(struct pgq *q, const char *subject, enum xs_evk kind,
+    const char *source)
 {
-    struct rep_db *db = udata;
-    size_t k = db->writing;
+    struct rep_item it;
 
-    db->is_writing = false;
-    db->writing = 0;
-    if (rc == XS_OK) {
-        db->st.appended += rep_pop(db, k);
-        db->st.batches++;
-        /* Back up after a bisection (see below), not all at once. */
-        db->limit = db->limit > XS_REP_DB_BATCH_MAX / 2
-            ? XS_REP_DB_BATCH_MAX : db->limit * 2;
-        if (db->streak > 0)
-            xs_log(XS_LOG_NOTICE, "reputation db: evidence written again "
-                "after %" PRIu64 " failed batches", db->streak);
-        db->streak = 0;
-        db->is_backoff = false;
-        if (db->n == 0)
-            db->is_urgent = false;
-    } else if (res != NULL && rep_is_data_error(res)) {
-        if (k == 1) {
-            const struct rep_item *it = rep_at(db, 0);
-
-            xs_log(XS_LOG_ERR, "reputation db: evidence %s about %s "
-                "refused (%s), discarded: %s", xs_evk_name(it->kind),
-                it->subject, pgq_sqlstate(res), PQresultErrorMessage(res));
-            rep_pop(db, 1);
-            db->st.discarded++;
-            db->limit = XS_REP_DB_BATCH_MAX;
-        } else {
-            /* Halve until the bad item is alone; the good ones before it
-             * commit on the way. */
-            db->limit = k / 2;
-            db->st.retries++;
-        }
-    } else {
-        db->st.retries++;
-        db->is_backoff = true;
-        if (db->streak++ == 0)
-            xs_log(XS_LOG_WARN, "reputation db: evidence batch of %zu not "
-                "written (%s), %zu waiting: retrying", k,
-                res != NULL ? pgq_sqlstate(res) : "no connection", db->n);
-    }
-    rep_schedule(db);
+    if (q == NULL || xs_evk_name(kind) == NULL
+        || !rep_text_ok(subject, XS_REP_DB_TEXT_MAX, false)
+        || !rep_text_ok(source, XS_REP_DB_TEXT_MAX, false))
+        return XS_EINVAL;
+    memset(&it, 0, sizeof(it));
+    it.subject = subject;
+    it.source = source;
+    it.kind = kind;
+    it.src = XS_EVSRC_USER;
+    it.is_retract = true;
+    return pgq_batchq_add(q, &rep_batchq, &it, 0);
 }
 
-static void
-rep_on_timer(evutil_socket_t fd, short what, void *arg)
+void
+xs_rep_db_flush_soon(struct pgq *q)
 {
-    struct rep_db *db = arg;
-
-    (void)fd, (void)what;
-    db->is_backoff = false;     /* the interval has passed */
-    rep_flush(db);
+    pgq_batchq_flush_soon(q, &rep_batchq);
 }
+
+void
+xs_rep_db_stats(const struct pgq *q, struct xs_rep_db_stats *out)
+{
+    struct pgq_batchq_stats st;
+
+    pgq_batchq_stats(q, &rep_batchq, &st);
+    memset(out, 0, sizeof(*out));
+    out->appended = st.appended;
+    out->batches = st.batches;
+    out->dropped = st.dropped;
+    out->retries = st.retries;
+    out->discarded = st.discarded;
+    out->queued = st.queued;
+}
+
+/* ---- the extension of reads and pins ---- */
 
 static void
 rep_op_free(struct rep_op *op)
@@ -696,26 +480,18 @@ rep_op_free(struct rep_op *op)
     xs_free(op);
 }
 
-/* pgq_free: what was not written is lost, requests die without
- * callbacks (pgq_free's contract): free them here. */
+/* pgq_free: requests die without callbacks (pgq_free's contract): free
+ * them here. */
 static void
 rep_db_free(void *data)
 {
     struct rep_db *db = data;
     struct rep_op *op;
 
-    if (db->n > 0)
-        xs_log(XS_LOG_INFO, "reputation db: %zu evidence writes dropped at "
-            "shutdown", db->n);
-    if (db->ev_flush != NULL)
-        event_free(db->ev_flush);
-    rep_pop(db, db->n);
-    xs_free(db->ring);
     while ((op = TAILQ_FIRST(&db->ops)) != NULL) {
         TAILQ_REMOVE(&db->ops, op, link);
         rep_op_free(op);
     }
-    sodium_memzero(db->key, sizeof(db->key));
     xs_free(db);
 }
 
@@ -729,14 +505,7 @@ rep_db_get(struct pgq *q, struct rep_db **out)
     if (db == NULL) {
         db = xs_calloc(1, sizeof(*db));
         db->q = q;
-        db->limit = XS_REP_DB_BATCH_MAX;
         TAILQ_INIT(&db->ops);
-        randombytes_buf(db->key, sizeof(db->key));
-        db->ev_flush = evtimer_new(pgq_base(q), rep_on_timer, db);
-        if (db->ev_flush == NULL) {
-            rep_db_free(db);
-            return XS_ENOMEM;
-        }
         if ((rc = pgq_ext_set(q, &rep_ext_key, db, rep_db_free)) != XS_OK) {
             rep_db_free(db);
             return rc;
@@ -744,97 +513,6 @@ rep_db_get(struct pgq *q, struct rep_db **out)
     }
     *out = db;
     return XS_OK;
-}
-
-/* Room for one more write, or XS_ELIMIT (counted). */
-static xs_rc
-rep_queue_room(struct rep_db *db)
-{
-    if (db->is_closed)
-        return XS_EIO;
-    if (db->n >= XS_REP_DB_QUEUE_MAX) {
-        if (db->st.dropped++ == 0 || db->st.dropped % 10000 == 0)
-            xs_log(XS_LOG_WARN, "reputation db: evidence queue full (%zu): "
-                "%" PRIu64 " items dropped so far", db->n, db->st.dropped);
-        return XS_ELIMIT;
-    }
-    return XS_OK;
-}
-
-xs_rc
-xs_rep_db_append(struct pgq *q, const struct xs_evidence *ev)
-{
-    struct rep_db *db;
-    struct rep_item *it;
-    xs_rc rc;
-
-    if (q == NULL || ev == NULL || xs_evk_name(ev->kind) == NULL
-        || xs_evsrc_name(ev->src) == NULL || !isfinite(ev->weight)
-        || !rep_text_ok(ev->subject, XS_REP_DB_TEXT_MAX, false)
-        || !rep_text_ok(ev->source, XS_REP_DB_TEXT_MAX, false)
-        || (ev->note != NULL
-            && !rep_text_ok(ev->note, XS_REP_DB_NOTE_MAX, true)))
-        return XS_EINVAL;
-    if ((rc = rep_db_get(q, &db)) != XS_OK
-        || (rc = rep_queue_room(db)) != XS_OK)
-        return rc;
-    it = rep_push(db);
-    rep_item_fill(it, ev->subject, ev->source, ev->note);
-    it->weight = ev->weight;
-    it->at = ev->at;
-    it->kind = ev->kind;
-    it->src = ev->src;
-    rep_schedule(db);
-    return XS_OK;
-}
-
-xs_rc
-xs_rep_db_retract(struct pgq *q, const char *subject, enum xs_evk kind,
-    const char *source)
-{
-    struct rep_db *db;
-    struct rep_item *it;
-    xs_rc rc;
-
-    if (q == NULL || xs_evk_name(kind) == NULL
-        || !rep_text_ok(subject, XS_REP_DB_TEXT_MAX, false)
-        || !rep_text_ok(source, XS_REP_DB_TEXT_MAX, false))
-        return XS_EINVAL;
-    if ((rc = rep_db_get(q, &db)) != XS_OK
-        || (rc = rep_queue_room(db)) != XS_OK)
-        return rc;
-    it = rep_push(db);
-    rep_item_fill(it, subject, source, NULL);
-    it->kind = kind;
-    it->src = XS_EVSRC_USER;
-    it->is_retract = true;
-    rep_schedule(db);
-    return XS_OK;
-}
-
-void
-xs_rep_db_flush_soon(struct pgq *q)
-{
-    struct rep_db *db;
-
-    if (q == NULL || (db = pgq_ext_get(q, &rep_ext_key)) == NULL
-        || db->n == 0)
-        return;
-    db->is_urgent = true;
-    rep_schedule(db);
-}
-
-void
-xs_rep_db_stats(const struct pgq *q, struct xs_rep_db_stats *out)
-{
-    const struct rep_db *db = q != NULL ? pgq_ext_get(q, &rep_ext_key)
-        : NULL;
-
-    memset(out, 0, sizeof(*out));
-    if (db == NULL)
-        return;
-    *out = db->st;
-    out->queued = db->n;
 }
 
 /* ---- requests and their results ---- */
@@ -877,19 +555,6 @@ rep_send(struct rep_op *op, const char *sql, int nparams,
     if (rc == XS_OK)
         TAILQ_INSERT_TAIL(&op->db->ops, op, link);
     return rc;
-}
-
-static struct rep_op *
-rep_op_new(struct rep_db *db, enum rep_op_kind kind,
-    xs_rep_db_done_cb *done, void *udata)
-{
-    struct rep_op *op = xs_calloc(1, sizeof(*op));
-
-    op->db = db;
-    op->kind = kind;
-    op->done = done;
-    op->udata = udata;
-    return op;
 }
 
 static void
@@ -1118,14 +783,24 @@ rep_on_result(xs_rc rc, const PGresult *res, void *udata)
     rep_op_free(op);
 }
 
-/* Start op with its first request; frees it on failure. */
+/*
+ * A new request like tmpl (its owned strings are handed over: freed here
+ * on failure), on q's state (made by the first request), started with
+ * sql, or with its first page when sql is NULL.
+ */
 static xs_rc
-rep_start(struct rep_op *op, const char *sql, int nparams,
-    const char *const *params)
+rep_start(struct pgq *q, const struct rep_op *tmpl, const char *sql,
+    int nparams, const char *const *params)
 {
-    xs_rc rc = sql != NULL ? rep_send(op, sql, nparams, params)
-        : rep_next_page(op);
+    struct rep_op *op = xs_calloc(1, sizeof(*op));
+    xs_rc rc;
 
+    *op = *tmpl;
+    if (q == NULL || op->done == NULL)
+        rc = XS_EINVAL;
+    else if ((rc = rep_db_get(q, &op->db)) == XS_OK)
+        rc = sql != NULL ? rep_send(op, sql, nparams, params)
+            : rep_next_page(op);
     if (rc != XS_OK)
         rep_op_free(op);
     return rc;
@@ -1138,18 +813,15 @@ xs_rep_db_pin_set(struct pgq *q, const char *subject, int score,
     const char *reason, int64_t expires, const char *set_by, int64_t set_at,
     xs_rep_db_done_cb *cb, void *udata)
 {
-    struct rep_db *db;
+    struct rep_op op = { .kind = REP_OP_PIN_SET, .done = cb, .udata = udata };
     char sc[16], ex[24], at[24];
     const char *p[6];
-    xs_rc rc;
 
-    if (q == NULL || cb == NULL || score < -100 || score > 100
-        || expires < 0 || !rep_text_ok(subject, XS_REP_DB_TEXT_MAX, false)
+    if (score < -100 || score > 100 || expires < 0
+        || !rep_text_ok(subject, XS_REP_DB_TEXT_MAX, false)
         || !rep_text_ok(reason, XS_REP_DB_NOTE_MAX, true)
         || !rep_text_ok(set_by, XS_REP_DB_TEXT_MAX, false))
         return XS_EINVAL;
-    if ((rc = rep_db_get(q, &db)) != XS_OK)
-        return rc;
     snprintf(sc, sizeof(sc), "%d", score);      /* cannot truncate */
     snprintf(ex, sizeof(ex), "%" PRId64, expires);
     snprintf(at, sizeof(at), "%" PRId64, set_at);
@@ -1159,25 +831,21 @@ xs_rep_db_pin_set(struct pgq *q, const char *subject, int score,
     p[3] = expires > 0 ? ex : NULL;
     p[4] = set_by;
     p[5] = at;
-    return rep_start(rep_op_new(db, REP_OP_PIN_SET, cb, udata),
-        SQL_REP_PIN_SET, 6, p);
+    return rep_start(q, &op, SQL_REP_PIN_SET, 6, p);
 }
 
 xs_rc
 xs_rep_db_pin_clear(struct pgq *q, const char *subject,
     xs_rep_db_done_cb *cb, void *udata)
 {
-    struct rep_db *db;
+    struct rep_op op = {
+        .kind = REP_OP_PIN_CLEAR, .done = cb, .udata = udata,
+    };
     const char *p[1] = { subject };
-    xs_rc rc;
 
-    if (q == NULL || cb == NULL
-        || !rep_text_ok(subject, XS_REP_DB_TEXT_MAX, false))
+    if (!rep_text_ok(subject, XS_REP_DB_TEXT_MAX, false))
         return XS_EINVAL;
-    if ((rc = rep_db_get(q, &db)) != XS_OK)
-        return rc;
-    return rep_start(rep_op_new(db, REP_OP_PIN_CLEAR, cb, udata),
-        SQL_REP_PIN_CLEAR, 1, p);
+    return rep_start(q, &op, SQL_REP_PIN_CLEAR, 1, p);
 }
 
 /* ---- loads ---- */
@@ -1187,101 +855,76 @@ xs_rep_db_load_accounts(struct pgq *q, const char *const *hosts,
     size_t nhosts, xs_rep_db_account_fn *row, xs_rep_db_done_cb *done,
     void *udata)
 {
-    struct rep_str lit = { NULL, 0, 0 };
-    struct rep_db *db;
-    struct rep_op *op;
-    xs_rc rc;
+    struct rep_op op = {
+        .kind = REP_OP_ACCOUNTS, .account_fn = row, .done = done,
+        .udata = udata,
+    };
+    struct pgq_array lit = PGQ_ARRAY_INIT;
 
-    if (q == NULL || hosts == NULL || nhosts == 0 || row == NULL
-        || done == NULL)
+    if (hosts == NULL || nhosts == 0 || row == NULL)
         return XS_EINVAL;
     for (size_t i = 0; i < nhosts; i++) {
         if (!rep_part_ok(hosts[i]))
             return XS_EINVAL;
     }
-    if ((rc = rep_db_get(q, &db)) != XS_OK)
-        return rc;
     for (size_t i = 0; i < nhosts; i++)
-        rep_arr_text(&lit, hosts[i]);
-    rep_arr_end(&lit);
-    op = rep_op_new(db, REP_OP_ACCOUNTS, done, udata);
-    op->account_fn = row;
-    op->hosts = lit.p;
-    op->after_a = xs_strdup("");
-    op->after_b = xs_strdup("");
-    return rep_start(op, NULL, 0, NULL);
+        pgq_array_text(&lit, hosts[i]);
+    op.hosts = pgq_array_take(&lit);
+    op.after_a = xs_strdup("");
+    op.after_b = xs_strdup("");
+    return rep_start(q, &op, NULL, 0, NULL);
 }
 
 xs_rc
 xs_rep_db_load_account(struct pgq *q, const char *user, const char *host,
     xs_rep_db_account_fn *row, xs_rep_db_done_cb *done, void *udata)
 {
-    struct rep_db *db;
-    struct rep_op *op;
+    struct rep_op op = {
+        .kind = REP_OP_ACCOUNT, .account_fn = row, .done = done,
+        .udata = udata,
+    };
     const char *p[2] = { host, user };
-    xs_rc rc;
 
-    if (q == NULL || row == NULL || done == NULL || !rep_part_ok(user)
-        || !rep_part_ok(host))
+    if (row == NULL || !rep_part_ok(user) || !rep_part_ok(host))
         return XS_EINVAL;
-    if ((rc = rep_db_get(q, &db)) != XS_OK)
-        return rc;
-    op = rep_op_new(db, REP_OP_ACCOUNT, done, udata);
-    op->account_fn = row;
-    return rep_start(op, SQL_REP_LOAD_ACCOUNT, 2, p);
+    return rep_start(q, &op, SQL_REP_LOAD_ACCOUNT, 2, p);
 }
 
 xs_rc
 xs_rep_db_load_evidence(struct pgq *q, int64_t since,
     xs_rep_db_evidence_fn *row, xs_rep_db_done_cb *done, void *udata)
 {
-    struct rep_db *db;
-    struct rep_op *op;
-    xs_rc rc;
+    struct rep_op op = {
+        .kind = REP_OP_EVIDENCE, .evidence_fn = row, .t = since,
+        .done = done, .udata = udata,
+    };
 
-    if (q == NULL || row == NULL || done == NULL)
-        return XS_EINVAL;
-    if ((rc = rep_db_get(q, &db)) != XS_OK)
-        return rc;
-    op = rep_op_new(db, REP_OP_EVIDENCE, done, udata);
-    op->evidence_fn = row;
-    op->t = since;
-    return rep_start(op, NULL, 0, NULL);
+    return row == NULL ? XS_EINVAL : rep_start(q, &op, NULL, 0, NULL);
 }
 
 xs_rc
 xs_rep_db_load_pins(struct pgq *q, int64_t now, xs_rep_db_pin_fn *row,
     xs_rep_db_done_cb *done, void *udata)
 {
-    struct rep_db *db;
-    struct rep_op *op;
-    xs_rc rc;
-
-    if (q == NULL || row == NULL || done == NULL)
-        return XS_EINVAL;
-    if ((rc = rep_db_get(q, &db)) != XS_OK)
-        return rc;
     /* The expired ones go first; the pages then skip them anyway. */
-    op = rep_op_new(db, REP_OP_PINS_EXPIRE, done, udata);
-    op->pin_fn = row;
-    op->t = now;
-    op->after_a = xs_strdup("");
-    return rep_start(op, NULL, 0, NULL);
+    struct rep_op op = {
+        .kind = REP_OP_PINS_EXPIRE, .pin_fn = row, .t = now, .done = done,
+        .udata = udata,
+    };
+
+    if (row == NULL)
+        return XS_EINVAL;
+    op.after_a = xs_strdup("");
+    return rep_start(q, &op, NULL, 0, NULL);
 }
 
 xs_rc
 xs_rep_db_prune(struct pgq *q, int64_t before, xs_rep_db_done_cb *done,
     void *udata)
 {
-    struct rep_db *db;
-    struct rep_op *op;
-    xs_rc rc;
+    struct rep_op op = {
+        .kind = REP_OP_PRUNE, .t = before, .done = done, .udata = udata,
+    };
 
-    if (q == NULL || done == NULL)
-        return XS_EINVAL;
-    if ((rc = rep_db_get(q, &db)) != XS_OK)
-        return rc;
-    op = rep_op_new(db, REP_OP_PRUNE, done, udata);
-    op->t = before;
-    return rep_start(op, NULL, 0, NULL);
+    return rep_start(q, &op, NULL, 0, NULL);
 }
