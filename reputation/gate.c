@@ -27,6 +27,8 @@
 #include "reputation/gate.h"
 
 #include "reputation/audit.h"
+#include "reputation/mod_reputation.h"
+#include "reputation/recent.h"
 #include "reputation/reputation.h"
 #include "reputation/trust.h"
 #include "xmppd/admin/admin.h"
@@ -38,7 +40,6 @@
 
 #include <event2/buffer.h>
 #include <math.h>
-#include <sodium.h>
 #include <string.h>
 #include <time.h>
 
@@ -50,88 +51,6 @@
  * minute. */
 #define GATE_BLAMED_MAX         4096
 #define GATE_BLAMED_WINDOW_S    60
-/* Lines of the sender's explanation kept in an audit entry. */
-#define GATE_AUDIT_LINES_MAX    20
-#define GATE_NOTE_MAX           128
-
-/* ---- "seen recently": a bounded set of hashed pairs ---- */
-
-/*
- * Open addressing over 64-bit SipHash values of "a\0b", keyed per process
- * so that chosen names cannot aim at one slot (sources.c has the same
- * set for its own sources).  The whole set is forgotten when its window
- * has passed or it is full: memory and an entry's age stay bounded without
- * a timestamp per slot.  A collision only means one item is not
- * submitted.
- */
-struct gate_recent {
-    uint64_t *slots;        /* owned: 0 is an empty slot */
-    size_t    nslots;       /* a power of two, twice max */
-    size_t    n;
-    size_t    max;
-    int64_t   window_s;
-    int64_t   started;      /* wall seconds of the window's start */
-};
-
-static unsigned char gate_hash_key[crypto_shorthash_KEYBYTES];
-
-static uint64_t
-gate_pair_hash(const char *a, const char *b)
-{
-    unsigned char buf[2 * (XS_REP_SUBJECT_MAX + 1)];
-    unsigned char out[crypto_shorthash_BYTES];
-    size_t alen = strnlen(a, XS_REP_SUBJECT_MAX);
-    size_t blen = strnlen(b, XS_REP_SUBJECT_MAX);
-    uint64_t h;
-
-    memcpy(buf, a, alen);
-    buf[alen] = '\0';
-    memcpy(buf + alen + 1, b, blen);
-    crypto_shorthash(out, buf, alen + 1 + blen, gate_hash_key);
-    memcpy(&h, out, sizeof(h));
-    return h != 0 ? h : 1;
-}
-
-/* true when (a, b) was seen inside the window; otherwise remember it and
- * return false. */
-static bool
-gate_recent_seen(struct gate_recent *s, const char *a, const char *b,
-    int64_t now)
-{
-    uint64_t h = gate_pair_hash(a, b);
-    size_t i;
-
-    if (s->slots == NULL) {
-        s->nslots = 1;
-        while (s->nslots < s->max * 2)
-            s->nslots <<= 1;
-        s->slots = xs_calloc(s->nslots, sizeof(s->slots[0]));
-        s->started = now;
-    }
-    /* A wall clock stepped back starts a new window too. */
-    if (now - s->started >= s->window_s || now < s->started ||
-        s->n >= s->max) {
-        memset(s->slots, 0, s->nslots * sizeof(s->slots[0]));
-        s->n = 0;
-        s->started = now;
-    }
-    for (i = h & (s->nslots - 1); s->slots[i] != 0;
-        i = (i + 1) & (s->nslots - 1)) {
-        if (s->slots[i] == h)
-            return true;
-    }
-    s->slots[i] = h;
-    s->n++;
-    return false;
-}
-
-static void
-gate_recent_free(struct gate_recent *s)
-{
-    xs_free(s->slots);
-    s->slots = NULL;
-    s->nslots = s->n = 0;
-}
 
 /* ---- the module's state ---- */
 
@@ -155,8 +74,8 @@ struct gate_state {
     bool                  has_policy;
     struct gate_pending  *pending;      /* owned: waiting on key discovery */
     size_t                npending;
-    struct gate_recent    flagged;      /* (sender, issuer) */
-    struct gate_recent    blamed;       /* (domain, result) */
+    struct xs_rep_recent  flagged;      /* (sender, issuer) */
+    struct xs_rep_recent  blamed;       /* (domain, result) */
     int64_t               since;        /* wall seconds at init */
     uint64_t              decisions[XS_GATE_DECISION__COUNT]
                                        [XS_GATE_R__COUNT];
@@ -282,6 +201,21 @@ gate_flag_trust(const struct gate_pending *p)
     return p->check.flag.trust_n;
 }
 
+struct xs_evidence
+xs_gate_flag_item(const struct xs_trust_check *c, const char *sender,
+    double points, int64_t now, char *note, size_t note_len)
+{
+    int n = snprintf(note, note_len, "trust %d, key %s", c->flag.trust_n,
+        c->flag.key);
+
+    xs_assert(n > 0 && (size_t)n < note_len);
+    return (struct xs_evidence){
+        .at = now, .src = XS_EVSRC_SYSTEM, .subject = sender,
+        .kind = XS_EVK_TRUST_FLAG, .weight = points,
+        .source = c->flag.issuer, .note = note,
+    };
+}
+
 /*
  * What the flag says as evidence, before deciding (the engine admits an
  * item at once, so the scores read next include it).  A valid flag is
@@ -294,10 +228,9 @@ gate_submit_evidence(struct gate_state *g, const struct gate_pending *p,
     int64_t now)
 {
     const struct xs_trust_check *c = &p->check;
-    char note[GATE_NOTE_MAX];
+    char note[XS_GATE_NOTE_MAX];
     struct xs_evidence ev = { .at = now, .src = XS_EVSRC_SYSTEM };
     int trust = gate_flag_trust(p);
-    int n;
 
     if (!p->is_checked)
         return;
@@ -308,24 +241,18 @@ gate_submit_evidence(struct gate_state *g, const struct gate_pending *p,
 
         /* Trust 50 is neutral, and a worthless domain's word is worth
          * nothing: no item for zero points. */
-        if (fabs(w) < 0.01 ||
-            gate_recent_seen(&g->flagged, p->from_bare, c->flag.issuer, now))
+        if (fabs(w) < XS_GATE_POINTS_MIN ||
+            xs_rep_recent_seen(&g->flagged, p->from_bare, c->flag.issuer,
+                now))
             return;
-        n = snprintf(note, sizeof(note), "trust %d, key %s", trust,
-            c->flag.key);
-        xs_assert(n > 0 && (size_t)n < sizeof(note));
-        ev.subject = p->from_bare;
-        ev.kind = XS_EVK_TRUST_FLAG;
-        ev.weight = w;
-        ev.source = c->flag.issuer;
-        ev.note = note;
+        ev = xs_gate_flag_item(c, p->from_bare, w, now, note, sizeof(note));
         (void)xs_reputation_submit(&ev);
         return;
     }
     if (xs_flag_result_blames_issuer(c->result)) {
         const char *name = xs_flag_result_name(c->result);
 
-        if (gate_recent_seen(&g->blamed, p->domain, name, now))
+        if (xs_rep_recent_seen(&g->blamed, p->domain, name, now))
             return;
         ev.subject = p->domain;
         ev.kind = XS_EVK_FLAG_INVALID;
@@ -336,31 +263,6 @@ gate_submit_evidence(struct gate_state *g, const struct gate_pending *p,
 }
 
 /* ---- the audit entry ---- */
-
-/* Points to two decimals: what an operator reads, not float noise. */
-static json_t *
-gate_json_points(double v)
-{
-    return json_real(round(v * 100.0) / 100.0);
-}
-
-/* A JSON string of s: NULL reads as "", and a note cut inside a UTF-8
- * sequence loses the partial character rather than the whole member. */
-static json_t *
-gate_json_str(const char *s)
-{
-    size_t n;
-    json_t *v;
-
-    if (s == NULL)
-        return json_string("");
-    n = strlen(s);
-    for (size_t cut = 0; cut < 4 && cut <= n; cut++) {
-        if ((v = json_stringn(s, n - cut)) != NULL)
-            return v;
-    }
-    return json_string("");
-}
 
 /* The explanation lines of subject (strongest first, at most max) onto
  * arr; about, when not NULL, names the subject in each line (the domain's
@@ -373,18 +275,8 @@ gate_json_lines(json_t *arr, struct xs_rep *r, const char *subject,
 
     xs_rep_explain(r, subject, now, &e);
     for (size_t i = 0; i < e.nlines && i < max; i++) {
-        const struct xs_rep_line *l = &e.lines[i];
-        json_t *o = json_object();
+        json_t *o = xs_rep_line_json(&e.lines[i], now, XS_REP_LINE_AUDIT);
 
-        json_object_set_new(o, "what", gate_json_str(l->what));
-        json_object_set_new(o, "source_kind", gate_json_str(l->source_kind));
-        json_object_set_new(o, "source", gate_json_str(l->source));
-        json_object_set_new(o, "points", gate_json_points(l->points));
-        /* Features (age, contacts, ...) have no time: the state now. */
-        json_object_set_new(o, "age", l->at != 0
-            ? json_integer(now > l->at ? (json_int_t)(now - l->at) : 0)
-            : json_null());
-        json_object_set_new(o, "note", gate_json_str(l->note));
         if (about != NULL)
             json_object_set_new(o, "subject", json_string(about));
         json_array_append_new(arr, o);
@@ -392,16 +284,15 @@ gate_json_lines(json_t *arr, struct xs_rep *r, const char *subject,
     xs_rep_explanation_fini(&e);
 }
 
-/* The flag's line of an audit entry. */
+/* The flag's line of an audit entry; c NULL: no check ran. */
 static json_t *
-gate_json_flag(const struct gate_pending *p)
+gate_json_flag(const struct xs_trust_check *c)
 {
-    const struct xs_trust_check *c = &p->check;
     json_t *o = json_object();
     int trust = -1;
 
     json_object_set_new(o, "what", json_string("flag"));
-    if (!p->is_checked) {
+    if (c == NULL) {
         json_object_set_new(o, "result", json_string("unchecked"));
         json_object_set_new(o, "issuer", json_null());
         json_object_set_new(o, "trust", json_null());
@@ -410,8 +301,8 @@ gate_json_flag(const struct gate_pending *p)
     json_object_set_new(o, "result",
         json_string(xs_flag_result_name(c->result)));
     if (gate_flag_is_parsed(c->result)) {
-        json_object_set_new(o, "issuer", gate_json_str(c->flag.issuer));
-        json_object_set_new(o, "key", gate_json_str(c->flag.key));
+        json_object_set_new(o, "issuer", xs_rep_json_str(c->flag.issuer));
+        json_object_set_new(o, "key", xs_rep_json_str(c->flag.key));
         if (c->flag.has_trust)
             trust = c->flag.trust_n;
     } else {
@@ -426,11 +317,44 @@ gate_json_flag(const struct gate_pending *p)
     return o;
 }
 
-static const char *
-gate_flag_name(const struct gate_pending *p)
+/* The flag's check of p, or NULL when none ran (a contact). */
+static const struct xs_trust_check *
+gate_check(const struct gate_pending *p)
 {
-    return p->is_checked ? xs_flag_result_name(p->check.result)
-        : "unchecked";
+    return p->is_checked ? &p->check : NULL;
+}
+
+static const char *
+gate_check_name(const struct xs_trust_check *c)
+{
+    return c != NULL ? xs_flag_result_name(c->result) : "unchecked";
+}
+
+xs_rc
+xs_gate_audit(struct xs_rep *r, const struct xs_gate_audit_in *a,
+    int64_t now)
+{
+    json_t *expl = json_array();
+    struct xs_audit_entry e = {
+        .at = now, .kind = "subscription_gate", .subject = a->sender,
+        .recipient = a->recipient,
+        .decision = xs_gate_decision_name(a->outcome.decision),
+        .reason = xs_gate_reason_name(a->outcome.reason),
+        .score = a->sender_score, .domain_score = a->domain_score,
+        .flag = gate_check_name(a->check), .explanation = expl,
+    };
+    xs_rc rc;
+
+    if (r != NULL)
+        gate_json_lines(expl, r, a->sender, NULL, XS_GATE_AUDIT_LINES_MAX,
+            now);
+    json_array_append_new(expl, gate_json_flag(a->check));
+    if (r != NULL && a->outcome.reason == XS_GATE_R_DOMAIN_BELOW)
+        gate_json_lines(expl, r, a->domain, a->domain,
+            XS_GATE_AUDIT_LINES_MAX, now);
+    rc = xs_audit_record(&e);
+    json_decref(expl);
+    return rc;
 }
 
 static void
@@ -438,28 +362,15 @@ gate_audit(const struct gate_pending *p, struct xs_gate_outcome o,
     const struct xs_rep_score *sender, const struct xs_rep_score *domain,
     int64_t now)
 {
-    struct xs_rep *r = xs_reputation();
-    json_t *expl = json_array();
-    struct xs_audit_entry e = {
-        .at = now, .kind = "subscription_gate", .subject = p->from_bare,
-        .recipient = p->to_bare,
-        .decision = xs_gate_decision_name(o.decision),
-        .reason = xs_gate_reason_name(o.reason), .score = sender->score,
-        .domain_score = domain->score, .flag = gate_flag_name(p),
-        .explanation = expl,
+    const struct xs_gate_audit_in a = {
+        .sender = p->from_bare, .recipient = p->to_bare,
+        .domain = p->domain, .check = gate_check(p), .outcome = o,
+        .sender_score = sender->score, .domain_score = domain->score,
     };
 
-    if (r != NULL)
-        gate_json_lines(expl, r, p->from_bare, NULL, GATE_AUDIT_LINES_MAX,
-            now);
-    json_array_append_new(expl, gate_json_flag(p));
-    if (r != NULL && o.reason == XS_GATE_R_DOMAIN_BELOW)
-        gate_json_lines(expl, r, p->domain, p->domain, GATE_AUDIT_LINES_MAX,
-            now);
-    if (xs_audit_record(&e) != XS_OK)
+    if (xs_gate_audit(xs_reputation(), &a, now) != XS_OK)
         xs_log(XS_LOG_DEBUG, "gate: audit entry dropped from=%s to=%s",
             p->from_bare, p->to_bare);
-    json_decref(expl);
 }
 
 /* ---- judging and acting ---- */
@@ -496,12 +407,12 @@ gate_judge(struct gate_state *g, struct gate_pending *p)
     if (o.decision == XS_GATE_REJECT) {
         xs_log(XS_LOG_INFO, "gate: reject from=%s to=%s reason=%s score=%d "
             "flag=%s", p->from_bare, p->to_bare, xs_gate_reason_name(o.reason),
-            in.sender.score, gate_flag_name(p));
+            in.sender.score, gate_check_name(gate_check(p)));
     } else {
         xs_log(XS_LOG_DEBUG, "gate: deliver from=%s to=%s reason=%s "
             "score=%d flag=%s", p->from_bare, p->to_bare,
             xs_gate_reason_name(o.reason), in.sender.score,
-            gate_flag_name(p));
+            gate_check_name(gate_check(p)));
     }
     if (o.decision == XS_GATE_REJECT || pol->audit_deliveries)
         gate_audit(p, o, &in.sender, &in.domain, now);
@@ -782,8 +693,8 @@ gate_fini(void *state)
         xs_stanza_unref(p->st);
         gate_pending_free(p);
     }
-    gate_recent_free(&g->flagged);
-    gate_recent_free(&g->blamed);
+    xs_rep_recent_fini(&g->flagged);
+    xs_rep_recent_fini(&g->blamed);
     if (g->has_policy)
         xs_rep_policy_fini(&g->policy);
     xs_free(g);
@@ -806,13 +717,8 @@ gate_init(const struct xs_conf *conf, void **out)
         return rc;
     }
     g->has_policy = true;
-    g->flagged = (struct gate_recent){
-        .max = GATE_FLAGGED_MAX, .window_s = GATE_FLAGGED_WINDOW_S,
-    };
-    g->blamed = (struct gate_recent){
-        .max = GATE_BLAMED_MAX, .window_s = GATE_BLAMED_WINDOW_S,
-    };
-    crypto_shorthash_keygen(gate_hash_key);
+    xs_rep_recent_init(&g->flagged, GATE_FLAGGED_MAX, GATE_FLAGGED_WINDOW_S);
+    xs_rep_recent_init(&g->blamed, GATE_BLAMED_MAX, GATE_BLAMED_WINDOW_S);
     g->since = xs_wall_s();
     xs_log(XS_LOG_INFO, "gate: subscription gate %s reject_below=%.0f "
         "domain_reject_below=%.0f min_flag_trust=%d",

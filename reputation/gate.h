@@ -6,9 +6,11 @@
  * (audit.h).  docs/reputation.md, "Subscription gate", is the operator's
  * side.
  *
- * This header is the pure part: the decision itself, no I/O, so unit tests
- * and benches drive it directly.  Options are mod_reputation's
- * (policy.h, struct xs_gate_policy).
+ * This header is mostly the pure part: the decision itself, no I/O, so
+ * unit tests and benches drive it directly; and the pieces of the hook's
+ * record of a decision (its evidence item, its audit entry), so that the
+ * gate's latency bench (tests/bench/trust/gatelat.c) runs the same code.
+ * Options are mod_reputation's (policy.h, struct xs_gate_policy).
  */
 #ifndef XMPPD_REPUTATION_GATE_H
 #define XMPPD_REPUTATION_GATE_H
@@ -101,5 +103,53 @@ struct xs_gate_outcome xs_gate_decide(const struct xs_gate_input *in);
  */
 double xs_gate_flag_points(double flag_weight, int trust,
            int domain_score);
+
+/* ---- what the hook (gate.c) records; benches call these too ---- */
+
+struct xs_trust_check;      /* trust.h */
+
+/* A flag's item about its sender is submitted only from this many points
+ * (either way): trust 50 is neutral, and a worthless domain's word is
+ * worth nothing. */
+#define XS_GATE_POINTS_MIN      0.01
+/* Bytes of a trust_flag item's note ("trust N, key ID"). */
+#define XS_GATE_NOTE_MAX        128
+/* Lines of the sender's explanation kept in an audit entry. */
+#define XS_GATE_AUDIT_LINES_MAX 20
+
+/*
+ * The trust_flag item a valid flag c (one that states a trust) is worth
+ * about its sender: points from xs_gate_flag_points, from the system on
+ * the issuer's word (source: the issuer), at now, with the note
+ * "trust N, key ID" written into note (XS_GATE_NOTE_MAX bytes).  The item
+ * borrows sender, c's strings and note.  The hook submits it at most once
+ * per (sender, issuer) per ten minutes.
+ */
+struct xs_evidence xs_gate_flag_item(const struct xs_trust_check *c,
+                       const char *sender, double points, int64_t now,
+                       char *note, size_t note_len);
+
+/* One decision, as its audit entry records it. */
+struct xs_gate_audit_in {
+    const char                  *sender;    /* borrowed: bare JID */
+    const char                  *recipient; /* borrowed: our account */
+    const char                  *domain;    /* borrowed: the sender's */
+    const struct xs_trust_check *check;     /* borrowed: the flag's
+                                               check; NULL when none ran
+                                               (a contact's request) */
+    struct xs_gate_outcome       outcome;
+    int                          sender_score;
+    int                          domain_score;
+};
+
+/*
+ * Queue the audit entry of one decision (xs_audit_record): the
+ * explanation is the sender's evidence lines in r (strongest first, at
+ * most XS_GATE_AUDIT_LINES_MAX; none when r is NULL), the flag's line,
+ * and for domain_below the domain's lines, each naming the domain.
+ * What xs_audit_record returns (XS_OK: queued).
+ */
+xs_rc xs_gate_audit(struct xs_rep *r, const struct xs_gate_audit_in *a,
+          int64_t now);
 
 #endif

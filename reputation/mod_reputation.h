@@ -10,6 +10,8 @@
  * query.c           XEP-0275 score queries and XEP-0489 account
  *                   affiliation queries
  * ops.c             operator verbs (xmppctl, admin API) and /metrics
+ * explain_json.c    an explanation's lines as JSON (ops.c, and the
+ *                   subscription gate's audit entries, gate.c)
  */
 #ifndef XMPPD_REPUTATION_MOD_REPUTATION_H
 #define XMPPD_REPUTATION_MOD_REPUTATION_H
@@ -51,5 +53,26 @@ extern const struct xs_admin_cmd  xs_rep_ops_commands[];   /* NULL ended */
 xs_rc xs_rep_ops_start(struct xs_mod_rep *m);
 void  xs_rep_ops_stop(struct xs_mod_rep *m);
 void  xs_rep_ops_metrics(struct evbuffer *out, void *mod_state);
+
+/* explain_json.c */
+/* Points to two decimals: what an operator reads, not float noise. */
+json_t *xs_rep_json_points(double v);
+/* A JSON string of s: NULL reads as "", and a text cut inside a UTF-8
+ * sequence loses the partial character rather than the whole member. */
+json_t *xs_rep_json_str(const char *s);
+
+/* Who reads a line: the members differ, and each reader's stay as they
+ * were first shipped. */
+enum xs_rep_line_style {
+    XS_REP_LINE_OPERATOR,   /* reputation_explain: what, source_kind,
+                               source, weight, points, age ("3d 4h"; ""
+                               for a feature), note */
+    XS_REP_LINE_AUDIT,      /* an audit entry: what, source_kind, source,
+                               points, age (seconds; null for a feature),
+                               note */
+};
+/* One line of an explanation taken at now, as a new JSON object. */
+json_t *xs_rep_line_json(const struct xs_rep_line *l, int64_t now,
+            enum xs_rep_line_style style);
 
 #endif

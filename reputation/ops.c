@@ -25,8 +25,6 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -227,53 +225,6 @@ ops_expires_parse(const char *s, int64_t now, int64_t *out)
 
 /* ---- results ---- */
 
-/* Points to two decimals: what an operator reads, not float noise. */
-static json_t *
-ops_points(double v)
-{
-    return json_real(round(v * 100.0) / 100.0);
-}
-
-/* A JSON string of s: NULL reads as "", and a text cut inside a UTF-8
- * sequence (notes are cut at XS_REP_NOTE_MAX bytes) loses the partial
- * character rather than the whole member. */
-static json_t *
-ops_str(const char *s)
-{
-    size_t n;
-    json_t *v;
-
-    if (s == NULL)
-        return json_string("");
-    n = strlen(s);
-    for (size_t cut = 0; cut < 4 && cut <= n; cut++) {
-        if ((v = json_stringn(s, n - cut)) != NULL)
-            return v;
-    }
-    return json_string("");
-}
-
-/* "3d 4h", "4h 12m", "12m 5s", "5s": the two largest units of an age. */
-static void
-ops_age(int64_t s, char *buf, size_t len)
-{
-    int n;
-
-    if (s < 0)
-        s = 0;
-    if (s >= 86400)
-        n = snprintf(buf, len, "%" PRId64 "d %" PRId64 "h", s / 86400,
-            s % 86400 / 3600);
-    else if (s >= 3600)
-        n = snprintf(buf, len, "%" PRId64 "h %" PRId64 "m", s / 3600,
-            s % 3600 / 60);
-    else if (s >= 60)
-        n = snprintf(buf, len, "%" PRId64 "m %" PRId64 "s", s / 60, s % 60);
-    else
-        n = snprintf(buf, len, "%" PRId64 "s", s);
-    xs_assert(n > 0 && (size_t)n < len);
-}
-
 static const char *
 ops_level(enum xs_rep_level l)
 {
@@ -295,55 +246,16 @@ ops_score_json(const char *subject, const struct xs_rep_score *s)
     return o;
 }
 
-/* ---- reputation JID ---- */
+/* ---- reputation JID, reputation_explain JID ---- */
 
+/* The score of the call's JID; with is_explain, the items behind it too
+ * (explained, not read from the score cache). */
 static void
-ops_reputation(struct xs_admin_call *call, void *state)
-{
-    struct xs_rep *r = ops_engine(call, state);
-    struct xs_rep_score s;
-    char *subject;
-    bool is_local;
-    json_t *o;
-
-    if (r == NULL || ops_subject(call, r, true, &subject, &is_local) != XS_OK)
-        return;
-    s = xs_rep_score(r, subject, xs_wall_s());
-    o = ops_score_json(subject, &s);
-    json_object_set_new(o, "local", json_boolean(is_local));
-    xs_log(XS_LOG_INFO, "reputation: operator query jid=%s score=%d "
-        "level=%s", subject, s.score, ops_level(s.level));
-    xs_free(subject);
-    xs_admin_call_ok(call, o);
-}
-
-/* ---- reputation_explain JID ---- */
-
-static json_t *
-ops_line_json(const struct xs_rep_line *l, int64_t now)
-{
-    json_t *o = json_object();
-    char age[48] = "";
-
-    /* Features (age, contacts, ...) have no time: they are the account's
-     * state now. */
-    if (l->at != 0)
-        ops_age(now - l->at, age, sizeof(age));
-    json_object_set_new(o, "what", ops_str(l->what));
-    json_object_set_new(o, "source_kind", ops_str(l->source_kind));
-    json_object_set_new(o, "source", ops_str(l->source));
-    json_object_set_new(o, "weight", ops_points(l->weight));
-    json_object_set_new(o, "points", ops_points(l->points));
-    json_object_set_new(o, "age", json_string(age));
-    json_object_set_new(o, "note", ops_str(l->note));
-    return o;
-}
-
-static void
-ops_explain(struct xs_admin_call *call, void *state)
+ops_score_verb(struct xs_admin_call *call, void *state, bool is_explain)
 {
     struct xs_rep *r = ops_engine(call, state);
     struct xs_rep_explanation e;
+    struct xs_rep_score s;
     int64_t now = xs_wall_s();
     char *subject;
     bool is_local;
@@ -351,34 +263,70 @@ ops_explain(struct xs_admin_call *call, void *state)
 
     if (r == NULL || ops_subject(call, r, true, &subject, &is_local) != XS_OK)
         return;
-    xs_rep_explain(r, subject, now, &e);
-    o = ops_score_json(subject, &e.s);
+    if (is_explain) {
+        xs_rep_explain(r, subject, now, &e);
+        s = e.s;
+    } else {
+        s = xs_rep_score(r, subject, now);
+    }
+    o = ops_score_json(subject, &s);
     json_object_set_new(o, "local", json_boolean(is_local));
-    json_object_set_new(o, "raw", ops_points(e.raw));
-    items = json_array();
-    for (size_t i = 0; i < e.nlines; i++)
-        json_array_append_new(items, ops_line_json(&e.lines[i], now));
-    json_object_set_new(o, "items", items);
-    xs_log(XS_LOG_INFO, "reputation: operator explain jid=%s score=%d "
-        "level=%s items=%zu", subject, e.s.score, ops_level(e.s.level),
-        e.nlines);
-    xs_rep_explanation_fini(&e);
+    if (!is_explain) {
+        xs_log(XS_LOG_INFO, "reputation: operator query jid=%s score=%d "
+            "level=%s", subject, s.score, ops_level(s.level));
+    } else {
+        json_object_set_new(o, "raw", xs_rep_json_points(e.raw));
+        items = json_array();
+        for (size_t i = 0; i < e.nlines; i++)
+            json_array_append_new(items, xs_rep_line_json(&e.lines[i], now,
+                XS_REP_LINE_OPERATOR));
+        json_object_set_new(o, "items", items);
+        xs_log(XS_LOG_INFO, "reputation: operator explain jid=%s score=%d "
+            "level=%s items=%zu", subject, s.score, ops_level(s.level),
+            e.nlines);
+        xs_rep_explanation_fini(&e);
+    }
     xs_free(subject);
     xs_admin_call_ok(call, o);
 }
 
-/* ---- reputation_set JID SCORE [--reason R] [--expires T] ---- */
+static void
+ops_reputation(struct xs_admin_call *call, void *state)
+{
+    ops_score_verb(call, state, false);
+}
 
-/* A pin on its way to PostgreSQL; memory follows the commit, whether or
- * not the operator still waits. */
+static void
+ops_explain(struct xs_admin_call *call, void *state)
+{
+    ops_score_verb(call, state, true);
+}
+
+/* ---- reputation_set JID SCORE [--reason R] [--expires T],
+ *      reputation_clear JID ---- */
+
+/* A pin, or its removal, on its way to PostgreSQL; memory follows the
+ * commit, whether or not the operator still waits. */
 struct ops_pin_op {
     void    *call;          /* borrowed: the call's udata (an id) */
     char    *subject;       /* owned */
-    char    *reason;        /* owned */
+    char    *reason;        /* owned; NULL for a removal */
+    bool     is_clear;      /* a removal (reputation_clear) */
     int      score;
     int64_t  expires;       /* 0: never */
     int64_t  set_at;
 };
+
+/* An op for call about subject (taken: the op owns it). */
+static struct ops_pin_op *
+ops_pin_op_new(struct xs_admin_call *call, char *subject)
+{
+    struct ops_pin_op *op = xs_calloc(1, sizeof(*op));
+
+    op->call = xs_admin_call_udata(call);
+    op->subject = subject;
+    return op;
+}
 
 static void
 ops_pin_op_free(struct ops_pin_op *op)
@@ -388,30 +336,46 @@ ops_pin_op_free(struct ops_pin_op *op)
     xs_free(op);
 }
 
+/* The write could not be queued (verb: "pin", "unpin"): logged, the call
+ * answered, op freed. */
 static void
-ops_on_pin_set(xs_rc rc, void *udata)
+ops_pin_op_refused(struct ops_pin_op *op, struct xs_admin_call *call,
+    const char *verb, xs_rc rc)
 {
-    struct ops_pin_op *op = udata;
-    struct xs_admin_call *call = xs_admin_call_by_udata(op->call);
-    /* Asked again: the module may have stopped while the write ran. */
-    struct xs_rep *r = xs_reputation();
+    xs_log(XS_LOG_INFO, "reputation: operator %s refused jid=%s: %s", verb,
+        op->subject, xs_rc_str(rc));
+    ops_pin_op_free(op);
+    xs_admin_call_fail_db(call, rc);
+}
+
+/* The write failed (done: "stored", "cleared"): logged, and the call
+ * answered if the operator still waits. */
+static void
+ops_pin_op_failed(struct ops_pin_op *op, struct xs_admin_call *call,
+    const char *done, xs_rc rc)
+{
+    xs_log(XS_LOG_WARN, "reputation: pin not %s jid=%s: %s", done,
+        op->subject, xs_rc_str(rc));
+    if (call != NULL)
+        xs_admin_call_fail_db(call, rc);
+}
+
+/* The pin is stored (or not): memory follows, then the answer. */
+static void
+ops_pin_set_done(struct ops_pin_op *op, struct xs_admin_call *call,
+    struct xs_rep *r, xs_rc rc)
+{
     struct xs_rep_pin pin = {
         .score = op->score, .reason = op->reason, .expires = op->expires,
         .set_by = OPS_SET_BY, .set_at = op->set_at,
     };
-    xs_rc mrc = XS_OK;
 
     if (rc != XS_OK) {
-        xs_log(XS_LOG_WARN, "reputation: pin not stored jid=%s: %s",
-            op->subject, xs_rc_str(rc));
-        if (call != NULL)
-            xs_admin_call_fail_db(call, rc);
-        ops_pin_op_free(op);
+        ops_pin_op_failed(op, call, "stored", rc);
         return;
     }
-    if (r != NULL)
-        mrc = xs_rep_pin_set(r, op->subject, &pin, xs_wall_s());
-    if (mrc != XS_OK) {
+    if (r != NULL && xs_rep_pin_set(r, op->subject, &pin, xs_wall_s())
+        != XS_OK) {
         /* Only an expiry that passed while the write ran; the stored row
          * is dropped by the next start-up load. */
         xs_log(XS_LOG_INFO, "reputation: pin expired before it was set "
@@ -419,7 +383,6 @@ ops_on_pin_set(xs_rc rc, void *udata)
         if (call != NULL)
             xs_admin_call_fail(call, 400, "Bad argument expires: already "
                 "passed");
-        ops_pin_op_free(op);
         return;
     }
     xs_log(XS_LOG_INFO, "reputation: operator pin jid=%s score=%d "
@@ -427,6 +390,47 @@ ops_on_pin_set(xs_rc rc, void *udata)
         OPS_SET_BY);
     if (call != NULL)
         xs_admin_call_ok(call, json_integer(0));
+}
+
+/* The pin's row is deleted (or was gone): memory too, then the answer. */
+static void
+ops_pin_clear_done(struct ops_pin_op *op, struct xs_admin_call *call,
+    struct xs_rep *r, xs_rc rc)
+{
+    bool had;
+
+    if (rc != XS_OK && rc != XS_ENOTFOUND) {
+        ops_pin_op_failed(op, call, "cleared", rc);
+        return;
+    }
+    /* Memory too, even when the row was already gone (an expired pin the
+     * engine still held): after a clear there is no pin. */
+    had = r != NULL && xs_rep_pin_clear(r, op->subject) == XS_OK;
+    if (rc == XS_ENOTFOUND && !had) {
+        xs_log(XS_LOG_INFO, "reputation: operator unpin jid=%s: no pin",
+            op->subject);
+        if (call != NULL)
+            xs_admin_call_fail(call, 404, "No pin on this JID");
+        return;
+    }
+    xs_log(XS_LOG_INFO, "reputation: operator unpin jid=%s", op->subject);
+    if (call != NULL)
+        xs_admin_call_ok(call, json_integer(0));
+}
+
+/* A pin's write, or its removal's, is over. */
+static void
+ops_on_pin_written(xs_rc rc, void *udata)
+{
+    struct ops_pin_op *op = udata;
+    struct xs_admin_call *call = xs_admin_call_by_udata(op->call);
+    /* Asked again: the module may have stopped while the write ran. */
+    struct xs_rep *r = xs_reputation();
+
+    if (op->is_clear)
+        ops_pin_clear_done(op, call, r, rc);
+    else
+        ops_pin_set_done(op, call, r, rc);
     ops_pin_op_free(op);
 }
 
@@ -464,21 +468,16 @@ ops_set(struct xs_admin_call *call, void *state)
             "(30d, 12h, 45m, 3600s) or an RFC 3339 time in the future");
         goto fail;
     }
-    op = xs_calloc(1, sizeof(*op));
-    op->call = xs_admin_call_udata(call);
-    op->subject = subject;
+    op = ops_pin_op_new(call, subject);
     op->reason = xs_strdup(reason);
     op->score = (int)score;
     op->expires = expires;
     op->set_at = now;
     rc = xs_rep_db_pin_set(xs_server()->db, op->subject, op->score,
-        op->reason, op->expires, OPS_SET_BY, op->set_at, ops_on_pin_set, op);
-    if (rc != XS_OK) {
-        xs_log(XS_LOG_INFO, "reputation: operator pin refused jid=%s: %s",
-            op->subject, xs_rc_str(rc));
-        ops_pin_op_free(op);
-        xs_admin_call_fail_db(call, rc);
-    }
+        op->reason, op->expires, OPS_SET_BY, op->set_at, ops_on_pin_written,
+        op);
+    if (rc != XS_OK)
+        ops_pin_op_refused(op, call, "pin", rc);
     return;
 
 fail:
@@ -487,53 +486,11 @@ fail:
     xs_free(subject);
 }
 
-/* ---- reputation_clear JID ---- */
-
-struct ops_clear_op {
-    void *call;             /* borrowed: the call's udata (an id) */
-    char *subject;          /* owned */
-};
-
-static void
-ops_on_pin_clear(xs_rc rc, void *udata)
-{
-    struct ops_clear_op *op = udata;
-    struct xs_admin_call *call = xs_admin_call_by_udata(op->call);
-    struct xs_rep *r = xs_reputation();
-    bool had = false;
-
-    if (rc != XS_OK && rc != XS_ENOTFOUND) {
-        xs_log(XS_LOG_WARN, "reputation: pin not cleared jid=%s: %s",
-            op->subject, xs_rc_str(rc));
-        if (call != NULL)
-            xs_admin_call_fail_db(call, rc);
-        goto done;
-    }
-    /* Memory too, even when the row was already gone (an expired pin the
-     * engine still held): after a clear there is no pin. */
-    if (r != NULL)
-        had = xs_rep_pin_clear(r, op->subject) == XS_OK;
-    if (rc == XS_ENOTFOUND && !had) {
-        xs_log(XS_LOG_INFO, "reputation: operator unpin jid=%s: no pin",
-            op->subject);
-        if (call != NULL)
-            xs_admin_call_fail(call, 404, "No pin on this JID");
-        goto done;
-    }
-    xs_log(XS_LOG_INFO, "reputation: operator unpin jid=%s", op->subject);
-    if (call != NULL)
-        xs_admin_call_ok(call, json_integer(0));
-
-done:
-    xs_free(op->subject);
-    xs_free(op);
-}
-
 static void
 ops_clear(struct xs_admin_call *call, void *state)
 {
     struct xs_rep *r = ops_engine(call, state);
-    struct ops_clear_op *op;
+    struct ops_pin_op *op;
     char *subject;
     bool is_local;
     xs_rc rc;
@@ -542,18 +499,12 @@ ops_clear(struct xs_admin_call *call, void *state)
     if (r == NULL || ops_subject(call, r, false, &subject, &is_local)
         != XS_OK)
         return;
-    op = xs_calloc(1, sizeof(*op));
-    op->call = xs_admin_call_udata(call);
-    op->subject = subject;
-    rc = xs_rep_db_pin_clear(xs_server()->db, op->subject, ops_on_pin_clear,
-        op);
-    if (rc != XS_OK) {
-        xs_log(XS_LOG_INFO, "reputation: operator unpin refused jid=%s: %s",
-            op->subject, xs_rc_str(rc));
-        xs_free(op->subject);
-        xs_free(op);
-        xs_admin_call_fail_db(call, rc);
-    }
+    op = ops_pin_op_new(call, subject);
+    op->is_clear = true;
+    rc = xs_rep_db_pin_clear(xs_server()->db, op->subject,
+        ops_on_pin_written, op);
+    if (rc != XS_OK)
+        ops_pin_op_refused(op, call, "unpin", rc);
 }
 
 /* ---- walks in slices: reputation_list and the census ---- */
@@ -653,6 +604,24 @@ ops_list_job_finish(struct ops_list_job *j, struct xs_admin_call *call)
     ops_list_job_free(j);
 }
 
+/* A slice of j's work for call: true when j is queued for another turn
+ * (at the tail: the lists take turns), false once answered and freed. */
+static bool
+ops_list_job_run(struct ops_list_job *j, struct xs_admin_call *call)
+{
+    if (ops_list_job_step(j)) {
+        ops_list_job_finish(j, call);
+        return false;
+    }
+    if (ops.tail != NULL)
+        ops.tail->next = j;
+    else
+        ops.head = j;
+    ops.tail = j;
+    ops.njobs++;
+    return true;
+}
+
 /* Arms the timer for what comes next: a list's slice at once, a census
  * slice after a gap, or the next census when it is due. */
 static void
@@ -694,16 +663,7 @@ ops_list_slice(void)
         ops_list_job_free(j);
         return;
     }
-    if (ops_list_job_step(j)) {
-        ops_list_job_finish(j, call);
-        return;
-    }
-    if (ops.tail != NULL)
-        ops.tail->next = j;
-    else
-        ops.head = j;
-    ops.tail = j;
-    ops.njobs++;
+    (void)ops_list_job_run(j, call);
 }
 
 static void
@@ -831,17 +791,8 @@ ops_list(struct xs_admin_call *call, void *state)
     j->max = max;
     j->started_ms = xs_now_ms();
     /* A first slice now: on a small server, that is the whole list. */
-    if (ops_list_job_step(j)) {
-        ops_list_job_finish(j, call);
-        return;
-    }
-    if (ops.tail != NULL)
-        ops.tail->next = j;
-    else
-        ops.head = j;
-    ops.tail = j;
-    ops.njobs++;
-    ops_schedule();
+    if (ops_list_job_run(j, call))
+        ops_schedule();
 }
 
 const struct xs_admin_cmd xs_rep_ops_commands[] = {
@@ -854,6 +805,15 @@ const struct xs_admin_cmd xs_rep_ops_commands[] = {
 };
 
 /* ---- /metrics ---- */
+
+/* A family of one unlabelled line: "name value". */
+static void
+ops_metric(struct evbuffer *out, const char *name, const char *type,
+    const char *help, uint64_t v)
+{
+    xs_metrics_family(out, name, type, help);
+    evbuffer_add_printf(out, "%s %" PRIu64 "\n", name, v);
+}
 
 void
 xs_rep_ops_metrics(struct evbuffer *out, void *mod_state)
@@ -882,23 +842,19 @@ xs_rep_ops_metrics(struct evbuffer *out, void *mod_state)
             evbuffer_add_printf(out, "xmppd_reputation_evidence_items"
                 "{kind=\"%s\"} %" PRIu64 "\n", xs_evk_name((enum xs_evk)k),
                 st.items_by_kind[k]);
-        xs_metrics_family(out, "xmppd_reputation_subjects", "gauge",
-            "Subjects (accounts, remote JIDs, domains) held in memory.");
-        evbuffer_add_printf(out, "xmppd_reputation_subjects %" PRIu64 "\n",
+        ops_metric(out, "xmppd_reputation_subjects", "gauge",
+            "Subjects (accounts, remote JIDs, domains) held in memory.",
             st.subjects);
-        xs_metrics_family(out, "xmppd_reputation_pins", "gauge",
-            "Operator pins in force.");
-        evbuffer_add_printf(out, "xmppd_reputation_pins %" PRIu64 "\n",
-            st.pins);
+        ops_metric(out, "xmppd_reputation_pins", "gauge",
+            "Operator pins in force.", st.pins);
         xs_metrics_family(out, "xmppd_reputation_census_timestamp_seconds",
             "gauge", "When the census behind the accounts, evidence items "
             "and pins lines completed (0: not yet).");
         evbuffer_add_printf(out, "xmppd_reputation_census_timestamp_seconds "
             "%" PRId64 "\n", st.censuses > 0 ? st.census_at : 0);
-        xs_metrics_family(out, "xmppd_reputation_score_computations_total",
-            "counter", "Scores computed since start (cache misses).");
-        evbuffer_add_printf(out, "xmppd_reputation_score_computations_total "
-            "%" PRIu64 "\n", st.computations);
+        ops_metric(out, "xmppd_reputation_score_computations_total",
+            "counter", "Scores computed since start (cache misses).",
+            st.computations);
         xs_metrics_family(out, "xmppd_reputation_evidence_submitted_total",
             "counter", "Live evidence submitted, by outcome.");
         for (size_t a = 0; a <= XS_REP_INVALID; a++)
@@ -909,24 +865,14 @@ xs_rep_ops_metrics(struct evbuffer *out, void *mod_state)
     if (xs_server() == NULL || xs_server()->db == NULL)
         return;
     xs_rep_db_stats(xs_server()->db, &db);
-    xs_metrics_family(out, "xmppd_reputation_store_appended_total", "counter",
-        "Evidence items committed to PostgreSQL.");
-    evbuffer_add_printf(out, "xmppd_reputation_store_appended_total %" PRIu64
-        "\n", db.appended);
-    xs_metrics_family(out, "xmppd_reputation_store_batches_total", "counter",
-        "Evidence INSERT batches committed.");
-    evbuffer_add_printf(out, "xmppd_reputation_store_batches_total %" PRIu64
-        "\n", db.batches);
-    xs_metrics_family(out, "xmppd_reputation_store_dropped_total", "counter",
-        "Evidence items dropped: the write queue was full.");
-    evbuffer_add_printf(out, "xmppd_reputation_store_dropped_total %" PRIu64
-        "\n", db.dropped);
-    xs_metrics_family(out, "xmppd_reputation_store_retries_total", "counter",
-        "Evidence batches that failed and were retried.");
-    evbuffer_add_printf(out, "xmppd_reputation_store_retries_total %" PRIu64
-        "\n", db.retries);
-    xs_metrics_family(out, "xmppd_reputation_store_queued", "gauge",
-        "Evidence items waiting to be written.");
-    evbuffer_add_printf(out, "xmppd_reputation_store_queued %zu\n",
-        db.queued);
+    ops_metric(out, "xmppd_reputation_store_appended_total", "counter",
+        "Evidence items committed to PostgreSQL.", db.appended);
+    ops_metric(out, "xmppd_reputation_store_batches_total", "counter",
+        "Evidence INSERT batches committed.", db.batches);
+    ops_metric(out, "xmppd_reputation_store_dropped_total", "counter",
+        "Evidence items dropped: the write queue was full.", db.dropped);
+    ops_metric(out, "xmppd_reputation_store_retries_total", "counter",
+        "Evidence batches that failed and were retried.", db.retries);
+    ops_metric(out, "xmppd_reputation_store_queued", "gauge",
+        "Evidence items waiting to be written.", (uint64_t)db.queued);
 }

@@ -14,11 +14,9 @@
 #include "reputation/flag.h"
 
 #include <ctype.h>
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define POL_DAY_S        86400
 #define POL_PATH         "modules.mod_reputation"
@@ -529,34 +527,6 @@ pol_enum(struct pol_ctx *x, const struct xs_conf_node *map, const char *name,
     return pol_fail(x, node, key, help);
 }
 
-/* The configuration file's folder, absolute: relative paths in the file
- * are read against it, as conf.c does for its own paths. */
-static char *
-pol_conf_dir(const struct xs_conf *conf)
-{
-    const char *path = conf != NULL && conf->path != NULL ? conf->path : "";
-    const char *slash = strrchr(path, '/');
-    char cwd[PATH_MAX];
-    char *dir;
-
-    if (slash == path)
-        return xs_strdup("/");
-    dir = slash != NULL ? xs_strndup(path, (size_t)(slash - path))
-                        : xs_strdup(".");
-    if (dir[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
-        return dir;
-    if (strcmp(dir, ".") == 0) {
-        xs_free(dir);
-        return xs_strdup(cwd);
-    }
-    {
-        char *abs = xs_asprintf("%s/%s", cwd, dir);
-
-        xs_free(dir);
-        return abs;
-    }
-}
-
 /* trust_keys_dir (default: "keys" beside the configuration file). */
 static xs_rc
 pol_keys_dir_opt(struct pol_ctx *x, const struct xs_conf_node *opts,
@@ -565,21 +535,12 @@ pol_keys_dir_opt(struct pol_ctx *x, const struct xs_conf_node *opts,
     const struct xs_conf_node *n = opts != NULL
         ? xs_conf_node_get(opts, "trust_keys_dir") : NULL;
     const char *s = n != NULL ? xs_conf_node_str(n) : "keys";
-    char *dir;
 
     if (s == NULL || s[0] == '\0')
         return pol_fail(x, n, "trust_keys_dir", "must be a folder name");
     xs_free(p->trust.keys_dir);
-    if (s[0] == '/') {
-        p->trust.keys_dir = xs_strdup(s);
-        return XS_OK;
-    }
-    while (s[0] == '.' && s[1] == '/')
-        s += 2;
-    dir = pol_conf_dir(x->conf);
-    p->trust.keys_dir = s[0] == '\0' || strcmp(s, ".") == 0
-        ? xs_strdup(dir) : xs_asprintf("%s/%s", dir, s);
-    xs_free(dir);
+    /* Read as conf.c reads the file's own paths. */
+    p->trust.keys_dir = xs_conf_abspath(x->conf, s);
     return XS_OK;
 }
 

@@ -25,6 +25,7 @@
 #include "reputation/mod_reputation.h"
 
 #include "db/reputation.h"
+#include "reputation/recent.h"
 #include "xmppd/c2s/session.h"
 #include "xmppd/core/acl.h"
 #include "xmppd/core/server.h"
@@ -32,28 +33,10 @@
 #include "xmppd/im/blocking.h"
 #include "xmppd/im/roster.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
-/* ---- "seen recently": a bounded set of hashed pairs ---- */
-
-/*
- * Open addressing over 64-bit SipHash values of "a\0b" (keyed per
- * process, so that chosen names cannot aim at one slot).  The whole set
- * is forgotten when its window has passed or it is full: a cheap way to
- * bound both memory and the age of an entry without a timestamp per
- * slot.  A hash collision only means one item is not resubmitted, which
- * the engine's one-per-source rule makes harmless.
- */
-struct src_recent {
-    uint64_t *slots;        /* owned: 0 is an empty slot */
-    size_t    nslots;       /* a power of two, twice max */
-    size_t    n;
-    size_t    max;
-    int64_t   window_s;
-    int64_t   started;      /* wall seconds of the first entry */
-};
+/* ---- "seen recently" (recent.h) ---- */
 
 /* Users writing to remote JIDs: a conversed item per pair per hour. */
 #define SRC_CONVERSED_MAX     65536
@@ -65,82 +48,21 @@ struct src_recent {
 
 #define SRC_NOTE_MAX          (XS_REP_NOTE_MAX + 1)
 
-static struct src_recent src_conversed = {
-    .max = SRC_CONVERSED_MAX, .window_s = SRC_CONVERSED_WINDOW,
-};
-static struct src_recent src_throttled = {
-    .max = SRC_SYSTEM_MAX, .window_s = SRC_SYSTEM_WINDOW,
-};
-static struct src_recent src_refused = {
-    .max = SRC_SYSTEM_MAX, .window_s = SRC_SYSTEM_WINDOW,
-};
-static unsigned char src_key[crypto_shorthash_KEYBYTES];
+/* A hash collision only means one item is not resubmitted, which the
+ * engine's one-per-source rule makes harmless. */
+static struct xs_rep_recent src_conversed =
+    XS_REP_RECENT_INIT(SRC_CONVERSED_MAX, SRC_CONVERSED_WINDOW);
+static struct xs_rep_recent src_throttled =
+    XS_REP_RECENT_INIT(SRC_SYSTEM_MAX, SRC_SYSTEM_WINDOW);
+static struct xs_rep_recent src_refused =
+    XS_REP_RECENT_INIT(SRC_SYSTEM_MAX, SRC_SYSTEM_WINDOW);
 
-static void
-src_recent_clear(struct src_recent *s, int64_t now)
-{
-    if (s->slots != NULL)
-        memset(s->slots, 0, s->nslots * sizeof(s->slots[0]));
-    s->n = 0;
-    s->started = now;
-}
-
-static void
-src_recent_free(struct src_recent *s)
-{
-    xs_free(s->slots);
-    s->slots = NULL;
-    s->nslots = s->n = 0;
-}
-
-static uint64_t
-src_pair_hash(const char *a, const char *b)
-{
-    unsigned char buf[2 * (XS_REP_SUBJECT_MAX + 1)];
-    unsigned char out[crypto_shorthash_BYTES];
-    size_t alen = strnlen(a, XS_REP_SUBJECT_MAX);
-    size_t blen = strnlen(b, XS_REP_SUBJECT_MAX);
-    uint64_t h;
-
-    /* "a\0b": bare JIDs are far shorter than the bound, which only keeps
-     * a hostile string from overrunning the buffer. */
-    memcpy(buf, a, alen);
-    buf[alen] = '\0';
-    memcpy(buf + alen + 1, b, blen);
-    crypto_shorthash(out, buf, alen + 1 + blen, src_key);
-    memcpy(&h, out, sizeof(h));
-    return h != 0 ? h : 1;
-}
-
-/* true when (a, b) was seen inside the window; otherwise remember it and
- * return false. */
+/* true when (a, b) was seen inside its window (the wall clock's: the
+ * test clock only goes forward, but the wall clock may step back). */
 static bool
-src_recent_seen(struct src_recent *s, const char *a, const char *b)
+src_recent_seen(struct xs_rep_recent *s, const char *a, const char *b)
 {
-    int64_t now = xs_wall_s();
-    uint64_t h = src_pair_hash(a, b);
-    size_t i;
-
-    if (s->slots == NULL) {
-        s->nslots = 1;
-        while (s->nslots < s->max * 2)
-            s->nslots <<= 1;
-        s->slots = xs_calloc(s->nslots, sizeof(s->slots[0]));
-        s->started = now;
-    }
-    /* A clock moved back (the test clock only goes forward, but the
-     * wall clock may) starts a new window too. */
-    if (now - s->started >= s->window_s || now < s->started ||
-        s->n >= s->max)
-        src_recent_clear(s, now);
-    for (i = h & (s->nslots - 1); s->slots[i] != 0;
-        i = (i + 1) & (s->nslots - 1)) {
-        if (s->slots[i] == h)
-            return true;
-    }
-    s->slots[i] = h;
-    s->n++;
-    return false;
+    return xs_rep_recent_seen(s, a, b, xs_wall_s());
 }
 
 /* ---- helpers ---- */
@@ -424,7 +346,6 @@ xs_rep_sources_start(struct xs_mod_rep *m)
 {
     xs_rc rc;
 
-    randombytes_buf(src_key, sizeof(src_key));
     if ((rc = xs_blocking_observe(src_on_block_change, m)) != XS_OK ||
         (rc = xs_blocking_report_observe(src_on_report, m)) != XS_OK ||
         (rc = xs_activity_observe(src_on_activity_count,
@@ -442,9 +363,9 @@ xs_rep_sources_stop(struct xs_mod_rep *m)
     xs_blocking_report_unobserve(src_on_report, m);
     xs_activity_unobserve(src_on_activity_count, src_on_activity_day, m);
     xs_roster_unobserve(src_on_roster_change, m);
-    src_recent_free(&src_conversed);
-    src_recent_free(&src_throttled);
-    src_recent_free(&src_refused);
+    xs_rep_recent_fini(&src_conversed);
+    xs_rep_recent_fini(&src_throttled);
+    xs_rep_recent_fini(&src_refused);
 }
 
 /* After the blocking (XS_PRIO_POLICY) and activity (- 1) hooks: what

@@ -581,17 +581,24 @@ conf_map(struct conf_ctx *x, const struct xs_conf_node *n, const char *key)
     return XS_OK;
 }
 
-/* A path from the file, made absolute against the config file's folder. */
+/* A path from the file, made absolute against dir (the config file's
+ * folder). */
 static char *
-conf_abspath(const struct conf_ctx *x, const char *p)
+conf_path_in(const char *dir, const char *p)
 {
     if (p[0] == '/')
         return xs_strdup(p);
     while (p[0] == '.' && p[1] == '/')
         p += 2;                 /* "./certs" reads better without "/./" */
     if (strcmp(p, ".") == 0 || *p == '\0')
-        return xs_strdup(x->base_dir);
-    return xs_asprintf("%s/%s", x->base_dir, p);
+        return xs_strdup(dir);
+    return xs_asprintf("%s/%s", dir, p);
+}
+
+static char *
+conf_abspath(const struct conf_ctx *x, const char *p)
+{
+    return conf_path_in(x->base_dir, p);
 }
 
 /* ---- sections ---- */
@@ -1532,6 +1539,22 @@ conf_base_dir(const char *name)
         xs_free(dir);
         return abs;
     }
+}
+
+char *
+xs_conf_dir(const struct xs_conf *c)
+{
+    return conf_base_dir(c != NULL && c->path != NULL ? c->path : "");
+}
+
+char *
+xs_conf_abspath(const struct xs_conf *c, const char *p)
+{
+    char *dir = xs_conf_dir(c);
+    char *abs = conf_path_in(dir, p);
+
+    xs_free(dir);
+    return abs;
 }
 
 xs_rc

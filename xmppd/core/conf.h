@@ -144,6 +144,14 @@ xs_rc xs_conf_load_string(const char *yaml, const char *name,
 void  xs_conf_free(struct xs_conf *c);
 
 bool  xs_conf_is_local_host(const struct xs_conf *c, const char *domain);
+/* The folder of the file c was read from, absolute (relative to the
+ * working folder only when that cannot be known); c NULL: the working
+ * folder.  Caller frees. */
+char *xs_conf_dir(const struct xs_conf *c);
+/* A path as the file's own paths are read (certfiles, state_dir): an
+ * absolute p as is, else against xs_conf_dir(c) ("./keys" is "keys",
+ * "." the folder itself).  For modules' path options; caller frees. */
+char *xs_conf_abspath(const struct xs_conf *c, const char *p);
 /* libpq conninfo for the configured database; caller frees. */
 char *xs_conf_pg_conninfo(const struct xs_conf *c);
 

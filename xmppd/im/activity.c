@@ -44,6 +44,7 @@
 #include "xmppd/c2s/session.h"
 #include "xmppd/c2s/sm.h"
 #include "xmppd/core/module.h"
+#include "xmppd/core/observers.h"
 #include "xmppd/core/server.h"
 #include "xmppd/im/roster.h"
 
@@ -54,7 +55,6 @@
 #define ACT_FLUSH_MAX      3600          /* seconds */
 #define ACT_RECORDS_MAX    (1u << 20)    /* accounts held in memory */
 #define ACT_BUCKETS_MIN    256
-#define ACT_OBSERVERS_MAX  8
 
 /* Deltas not yet written (pending) or being written (inflight). */
 struct act_delta {
@@ -116,42 +116,27 @@ struct act_state {
 
 static struct act_state *act;           /* the loaded module's state */
 
-struct act_observer {
-    xs_activity_count_fn *count;    /* may be NULL */
-    xs_activity_day_fn   *day;      /* may be NULL */
-    void                 *ud;       /* borrowed */
-};
-
-/* Outside the module's state: observers may register before it loads. */
-static struct act_observer observers[ACT_OBSERVERS_MAX];
-static size_t nobservers;
+/* Outside the module's state: observers may register before it loads.
+ * fn is an xs_activity_count_fn, fn2 an xs_activity_day_fn (either may be
+ * NULL). */
+static struct xs_observers observers;
 
 xs_rc
 xs_activity_observe(xs_activity_count_fn *count, xs_activity_day_fn *day,
     void *ud)
 {
-    if (count == NULL && day == NULL)
-        return XS_EINVAL;
-    if (nobservers == ACT_OBSERVERS_MAX)
-        return XS_ELIMIT;
-    observers[nobservers++] = (struct act_observer){
-        .count = count, .day = day, .ud = ud,
-    };
-    return XS_OK;
+    return xs_observers_add(&observers, &(struct xs_observer){
+        .fn = (xs_observer_fn *)count, .fn2 = (xs_observer_fn *)day,
+        .ud = ud });
 }
 
 void
 xs_activity_unobserve(xs_activity_count_fn *count, xs_activity_day_fn *day,
     void *ud)
 {
-    size_t keep = 0;
-
-    for (size_t i = 0; i < nobservers; i++) {
-        if (observers[i].count != count || observers[i].day != day ||
-            observers[i].ud != ud)
-            observers[keep++] = observers[i];
-    }
-    nobservers = keep;
+    xs_observers_remove(&observers, &(struct xs_observer){
+        .fn = (xs_observer_fn *)count, .fn2 = (xs_observer_fn *)day,
+        .ud = ud });
 }
 
 /* is_day: a new active day, else counter c grew by one. */
@@ -159,17 +144,14 @@ static void
 act_notify(const char *bare, bool is_day, enum xs_act_counter c)
 {
     /* A copy: an observer may unregister itself. */
-    struct act_observer copy[ACT_OBSERVERS_MAX];
-    size_t n = nobservers;
+    struct xs_observer copy[XS_OBSERVERS_MAX];
+    size_t n = xs_observers_snapshot(&observers, copy);
 
-    if (n == 0)
-        return;
-    memcpy(copy, observers, n * sizeof(copy[0]));
     for (size_t i = 0; i < n; i++) {
-        if (is_day && copy[i].day != NULL)
-            copy[i].day(bare, copy[i].ud);
-        else if (!is_day && copy[i].count != NULL)
-            copy[i].count(bare, c, 1, copy[i].ud);
+        if (is_day && copy[i].fn2 != NULL)
+            ((xs_activity_day_fn *)copy[i].fn2)(bare, copy[i].ud);
+        else if (!is_day && copy[i].fn != NULL)
+            ((xs_activity_count_fn *)copy[i].fn)(bare, c, 1, copy[i].ud);
     }
 }
 

@@ -33,6 +33,7 @@
 #include "xmppd/c2s/session.h"
 #include "xmppd/c2s/sm.h"
 #include "xmppd/core/module.h"
+#include "xmppd/core/observers.h"
 #include "xmppd/core/server.h"
 #include "xmppd/im/presence.h"
 #include "xmppd/im/roster.h"
@@ -45,7 +46,6 @@
 #define BLK_MAX_ITEMS_DEFAULT  1000
 #define BLK_MAX_TEXT_DEFAULT   4096
 #define BLK_MAX_IDS_DEFAULT    20
-#define BLK_OBSERVERS_MAX      8
 
 /* ---- the in-memory store ---- */
 
@@ -95,21 +95,9 @@ static struct {
     bool               has_key;
 } store;
 
-struct blk_observer {
-    xs_blocking_change_fn *fn;
-    void                  *ud;      /* borrowed */
-};
-
-static struct blk_observer observers[BLK_OBSERVERS_MAX];
-static size_t nobservers;
-
-struct blk_report_observer {
-    xs_blocking_report_fn *fn;
-    void                  *ud;      /* borrowed */
-};
-
-static struct blk_report_observer report_observers[BLK_OBSERVERS_MAX];
-static size_t nreport_observers;
+/* xs_blocking_change_fn and xs_blocking_report_fn callbacks. */
+static struct xs_observers observers;
+static struct xs_observers report_observers;
 
 static uint64_t
 blk_hash(const char *s)
@@ -423,24 +411,15 @@ xs_blocking_mem_reset(void)
 xs_rc
 xs_blocking_observe(xs_blocking_change_fn *fn, void *ud)
 {
-    if (fn == NULL)
-        return XS_EINVAL;
-    if (nobservers == BLK_OBSERVERS_MAX)
-        return XS_ELIMIT;
-    observers[nobservers++] = (struct blk_observer){ .fn = fn, .ud = ud };
-    return XS_OK;
+    return xs_observers_add(&observers, &(struct xs_observer){
+        .fn = (xs_observer_fn *)fn, .ud = ud });
 }
 
 void
 xs_blocking_unobserve(xs_blocking_change_fn *fn, void *ud)
 {
-    size_t keep = 0;
-
-    for (size_t i = 0; i < nobservers; i++) {
-        if (observers[i].fn != fn || observers[i].ud != ud)
-            observers[keep++] = observers[i];
-    }
-    nobservers = keep;
+    xs_observers_remove(&observers, &(struct xs_observer){
+        .fn = (xs_observer_fn *)fn, .ud = ud });
 }
 
 static void
@@ -448,39 +427,29 @@ blk_notify(const char *owner, bool is_block, const char *const *jids,
     size_t n)
 {
     /* A copy: an observer may unregister itself. */
-    struct blk_observer copy[BLK_OBSERVERS_MAX];
-    size_t nc = nobservers;
+    struct xs_observer copy[XS_OBSERVERS_MAX];
+    size_t nc;
 
     if (n == 0)
         return;
-    memcpy(copy, observers, nc * sizeof(copy[0]));
+    nc = xs_observers_snapshot(&observers, copy);
     for (size_t i = 0; i < nc; i++)
-        copy[i].fn(owner, is_block, jids, n, copy[i].ud);
+        ((xs_blocking_change_fn *)copy[i].fn)(owner, is_block, jids, n,
+            copy[i].ud);
 }
 
 xs_rc
 xs_blocking_report_observe(xs_blocking_report_fn *fn, void *ud)
 {
-    if (fn == NULL)
-        return XS_EINVAL;
-    if (nreport_observers == BLK_OBSERVERS_MAX)
-        return XS_ELIMIT;
-    report_observers[nreport_observers++] = (struct blk_report_observer){
-        .fn = fn, .ud = ud,
-    };
-    return XS_OK;
+    return xs_observers_add(&report_observers, &(struct xs_observer){
+        .fn = (xs_observer_fn *)fn, .ud = ud });
 }
 
 void
 xs_blocking_report_unobserve(xs_blocking_report_fn *fn, void *ud)
 {
-    size_t keep = 0;
-
-    for (size_t i = 0; i < nreport_observers; i++) {
-        if (report_observers[i].fn != fn || report_observers[i].ud != ud)
-            report_observers[keep++] = report_observers[i];
-    }
-    nreport_observers = keep;
+    xs_observers_remove(&report_observers, &(struct xs_observer){
+        .fn = (xs_observer_fn *)fn, .ud = ud });
 }
 
 static void
@@ -488,16 +457,16 @@ blk_notify_reports(const char *owner, const struct xs_spam_report *reports,
     size_t n)
 {
     /* A copy: an observer may unregister itself. */
-    struct blk_report_observer copy[BLK_OBSERVERS_MAX];
-    size_t nc = nreport_observers;
+    struct xs_observer copy[XS_OBSERVERS_MAX];
+    size_t nc;
 
-    if (n == 0 || nc == 0)
+    if (n == 0)
         return;
-    memcpy(copy, report_observers, nc * sizeof(copy[0]));
+    nc = xs_observers_snapshot(&report_observers, copy);
     for (size_t r = 0; r < n; r++) {
         for (size_t i = 0; i < nc; i++)
-            copy[i].fn(owner, reports[r].reported, reports[r].reason,
-                copy[i].ud);
+            ((xs_blocking_report_fn *)copy[i].fn)(owner,
+                reports[r].reported, reports[r].reason, copy[i].ud);
     }
 }
 

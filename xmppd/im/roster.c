@@ -32,6 +32,7 @@
 #include "xmppd/c2s/session.h"
 #include "xmppd/c2s/sm.h"
 #include "xmppd/core/module.h"
+#include "xmppd/core/observers.h"
 #include "xmppd/core/server.h"
 #include "xmppd/im/presence.h"
 #include "xmppd/im/subscription.h"
@@ -57,8 +58,6 @@
 #define ROSTER_MAX_GROUP_DEFAULT        1023
 #define ROSTER_MAX_GROUPS_DEFAULT       64
 #define ROSTER_MAX_PENDING_DEFAULT      100
-
-#define ROSTER_OBSERVERS_MAX            8
 
 struct roster_limits {
     size_t max_items;           /* roster items (is_item) per account */
@@ -979,35 +978,20 @@ op_decide(struct roster_user *ru, struct roster_op *op)
 
 /* ---- observers of subscription changes ---- */
 
-struct roster_observer {
-    xs_roster_change_fn *fn;
-    void                *ud;        /* borrowed */
-};
-
-static struct roster_observer observers[ROSTER_OBSERVERS_MAX];
-static size_t nobservers;
+static struct xs_observers observers;
 
 xs_rc
 xs_roster_observe(xs_roster_change_fn *fn, void *ud)
 {
-    if (fn == NULL)
-        return XS_EINVAL;
-    if (nobservers == ROSTER_OBSERVERS_MAX)
-        return XS_ELIMIT;
-    observers[nobservers++] = (struct roster_observer){ .fn = fn, .ud = ud };
-    return XS_OK;
+    return xs_observers_add(&observers, &(struct xs_observer){
+        .fn = (xs_observer_fn *)fn, .ud = ud });
 }
 
 void
 xs_roster_unobserve(xs_roster_change_fn *fn, void *ud)
 {
-    size_t keep = 0;
-
-    for (size_t i = 0; i < nobservers; i++) {
-        if (observers[i].fn != fn || observers[i].ud != ud)
-            observers[keep++] = observers[i];
-    }
-    nobservers = keep;
+    xs_observers_remove(&observers, &(struct xs_observer){
+        .fn = (xs_observer_fn *)fn, .ud = ud });
 }
 
 static void
@@ -1015,14 +999,15 @@ roster_notify(const char *owner, const char *contact, enum xs_sub before,
     enum xs_sub after)
 {
     /* A copy: an observer may unregister itself. */
-    struct roster_observer copy[ROSTER_OBSERVERS_MAX];
-    size_t n = nobservers;
+    struct xs_observer copy[XS_OBSERVERS_MAX];
+    size_t n;
 
-    if (n == 0 || before == after)
+    if (before == after)
         return;
-    memcpy(copy, observers, n * sizeof(copy[0]));
+    n = xs_observers_snapshot(&observers, copy);
     for (size_t i = 0; i < n; i++)
-        copy[i].fn(owner, contact, before, after, copy[i].ud);
+        ((xs_roster_change_fn *)copy[i].fn)(owner, contact, before, after,
+            copy[i].ud);
 }
 
 /* ---- completing (after the commit) ---- */
