@@ -20,6 +20,10 @@ LIB_SRCS  = $(filter-out $(MAINS), $(sort $(wildcard xmppd/*.c xmppd/*/*.c \
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:%.c=$(BUILD)/%)
+# Shared test support (a private PostgreSQL, the fake server of main.c),
+# linked into every unit test.
+UNIT_SUPPORT_OBJS = $(patsubst %.c,$(BUILD)/obj/%.o, \
+            $(sort $(wildcard tests/unit/support/*.c)))
 BENCH_SRCS = $(sort $(wildcard tests/bench/*.c))
 # Issue 5's reputation benches: one program per file, not part of loadgen.
 REP_BENCH_SRCS = $(sort $(wildcard tests/bench/rep/*.c))
@@ -27,8 +31,13 @@ REP_BENCH_BINS = $(REP_BENCH_SRCS:%.c=$(BUILD)/%)
 # Issue 6's trust-flag and gate benches: one program per file as well.
 TRUST_BENCH_SRCS = $(sort $(wildcard tests/bench/trust/*.c))
 TRUST_BENCH_BINS = $(TRUST_BENCH_SRCS:%.c=$(BUILD)/%)
-# The load generator's client pieces (login, TLS, SCRAM), for evgen.
-LG_CLIENT_SRCS = tests/bench/client.c tests/bench/batch.c tests/bench/stats.c
+# The load generator's client pieces (set-up, login, TLS, SCRAM, a crowd
+# of sessions), for evgen and subflood.
+LG_CLIENT_SRCS = tests/bench/setup.c tests/bench/client.c \
+            tests/bench/batch.c tests/bench/crowd.c tests/bench/stats.c
+# What the one-program benches share (tests/bench/common/bench.h).
+BENCH_COMMON_SRCS = $(sort $(wildcard tests/bench/common/*.c))
+BENCH_COMMON_DEPS = $(BENCH_COMMON_SRCS) $(wildcard tests/bench/common/*.h)
 MIGRATIONS = $(sort $(wildcard db/migrations/*.sql))
 
 .PHONY: all run test check check-unit check-integration check-interop \
@@ -60,33 +69,38 @@ $(BUILD)/xmppd: $(BUILD)/obj/xmppd/core/main.o $(BUILD)/libxmppd.a
 $(BUILD)/xmppctl: $(BUILD)/obj/xmppd/ctl/xmppctl.o $(BUILD)/libxmppd.a
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libxmppd.a
+# Built once, kept: make would delete them as intermediates otherwise.
+.SECONDARY: $(UNIT_SUPPORT_OBJS)
+$(BUILD)/tests/unit/%: tests/unit/%.c $(UNIT_SUPPORT_OBJS) \
+        $(wildcard tests/unit/support/*.h) $(BUILD)/libxmppd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libxmppd.a $(LDLIBS_ALL) -lcmocka
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(UNIT_SUPPORT_OBJS) $(BUILD)/libxmppd.a \
+	    $(LDLIBS_ALL) -lcmocka
 
-$(BUILD)/tests/bench/loadgen: $(BENCH_SRCS) $(BUILD)/libxmppd.a
+$(BUILD)/tests/bench/loadgen: $(BENCH_SRCS) tests/bench/loadgen.h \
+        $(BUILD)/libxmppd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $(BENCH_SRCS) $(BUILD)/libxmppd.a $(LDLIBS_ALL) -lm
 
-$(BUILD)/tests/bench/rep/%: tests/bench/rep/%.c $(BUILD)/libxmppd.a
+$(BUILD)/tests/bench/rep/%: tests/bench/rep/%.c $(BENCH_COMMON_DEPS) \
+        $(BUILD)/libxmppd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libxmppd.a $(LDLIBS_ALL) -lm
-
-$(BUILD)/tests/bench/rep/evgen: tests/bench/rep/evgen.c $(LG_CLIENT_SRCS) \
-        tests/bench/loadgen.h $(BUILD)/libxmppd.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(LG_CLIENT_SRCS) $(BUILD)/libxmppd.a \
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BENCH_COMMON_SRCS) $(BUILD)/libxmppd.a \
 	    $(LDLIBS_ALL) -lm
 
-$(BUILD)/tests/bench/trust/%: tests/bench/trust/%.c $(BUILD)/libxmppd.a
+$(BUILD)/tests/bench/trust/%: tests/bench/trust/%.c $(BENCH_COMMON_DEPS) \
+        $(BUILD)/libxmppd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libxmppd.a $(LDLIBS_ALL) -lm
-
-$(BUILD)/tests/bench/trust/subflood: tests/bench/trust/subflood.c \
-        $(LG_CLIENT_SRCS) tests/bench/loadgen.h $(BUILD)/libxmppd.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(LG_CLIENT_SRCS) $(BUILD)/libxmppd.a \
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BENCH_COMMON_SRCS) $(BUILD)/libxmppd.a \
 	    $(LDLIBS_ALL) -lm
+
+# evgen and subflood are also built from the load generator's pieces.
+$(BUILD)/tests/bench/rep/evgen $(BUILD)/tests/bench/trust/subflood: \
+        $(BUILD)/tests/bench/%: tests/bench/%.c $(LG_CLIENT_SRCS) \
+        tests/bench/loadgen.h $(BENCH_COMMON_DEPS) $(BUILD)/libxmppd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LG_CLIENT_SRCS) $(BENCH_COMMON_SRCS) \
+	    $(BUILD)/libxmppd.a $(LDLIBS_ALL) -lm
 
 # make run: install what is missing, build, start the private PostgreSQL
 # and xmppd on 127.0.0.1:5222 in the foreground.
@@ -160,5 +174,5 @@ format-check:
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(BUILD)/obj/xmppd/core/main.d \
-    $(BUILD)/obj/xmppd/ctl/xmppctl.d
+-include $(LIB_OBJS:.o=.d) $(UNIT_SUPPORT_OBJS:.o=.d) \
+    $(BUILD)/obj/xmppd/core/main.d $(BUILD)/obj/xmppd/ctl/xmppctl.d

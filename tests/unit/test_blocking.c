@@ -9,31 +9,11 @@
 #include "xmppd/im/blocking.h"
 
 #include "db/blocking.h"
-#include "xmppd/core/server.h"
+#include "tests/unit/support/fake_server.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-
-/* What main.c provides in the daemon: blocking.o links against it. */
-static struct xs_server fake_server;
-
-struct xs_server *
-xs_server(void)
-{
-    return &fake_server;
-}
-
-void
-xs_startup_hold(void)
-{
-}
-
-void
-xs_startup_release(bool is_ok)
-{
-    (void)is_ok;
-}
 
 #define OWNER "alice@example.org"
 

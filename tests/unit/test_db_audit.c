@@ -25,181 +25,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "db/audit.h"
-#include "db/migrate.h"
 #include "db/pgq.h"
 #include "reputation/audit.h"
+#include "tests/unit/support/fake_server.h"
+#include "tests/unit/support/pg_harness.h"
 #include "xmppd/core/module.h"
 #include "xmppd/core/server.h"
 
-#define PG_SH "deploy/pg.sh"
 #define BASE_AT 1700000000      /* wall seconds of the generated entries */
-
-static struct {
-    char               dir[64];
-    char               conninfo[160];
-    struct event_base *base;
-    struct pgq        *q;       /* pool of 2 */
-} T;
-
-/* ---- what main.c provides in the daemon (mod_audit links to it) ---- */
-
-static struct xs_server fake_server;
-
-struct xs_server *
-xs_server(void)
-{
-    return &fake_server;
-}
-
-void
-xs_startup_hold(void)
-{
-}
-
-void
-xs_startup_release(bool is_ok)
-{
-    (void)is_ok;
-}
 
 extern const struct xs_module xs_mod_audit;
 
-/* ---- helpers (as in test_db_reputation.c) ---- */
-
-static void
-tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what, (void)arg;
-}
-
-/* Run the loop until *count reaches want or ms pass. */
-static bool
-run_until(const int *count, int want, uint64_t ms)
-{
-    struct event *ev = event_new(T.base, -1, EV_PERSIST, tick, NULL);
-    struct timeval tv = { 0, 10 * 1000 };
-    uint64_t deadline = xs_now_ms() + ms;
-
-    event_add(ev, &tv);
-    while (*count < want && xs_now_ms() < deadline)
-        event_base_loop(T.base, EVLOOP_ONCE);
-    event_free(ev);
-    return *count >= want;
-}
-
-static void
-run_for(uint64_t ms)
-{
-    int never = 0;
-
-    run_until(&never, 1, ms);
-}
+/* ---- helpers ---- */
 
 static bool
-run_until_ready(struct pgq *q, uint64_t ms)
+queue_is_empty(void *arg)
 {
-    uint64_t deadline = xs_now_ms() + ms;
+    struct xs_audit_db_stats st;
 
-    while (!pgq_is_ready(q) && xs_now_ms() < deadline)
-        run_for(20);
-    return pgq_is_ready(q);
+    xs_audit_db_stats(arg, &st);
+    return st.queued == 0;
 }
 
 /* Until every queued entry is out of the queue (or ms pass). */
 static bool
 run_until_drained(struct pgq *q, uint64_t ms)
 {
-    struct xs_audit_db_stats st;
-    uint64_t deadline = xs_now_ms() + ms;
-
-    xs_audit_db_stats(q, &st);
-    while (st.queued > 0 && xs_now_ms() < deadline) {
-        run_for(5);
-        xs_audit_db_stats(q, &st);
-    }
-    return st.queued == 0;
-}
-
-/* "CMD DIR [TAIL]" through the shell: DIR is ours, from mkdtemp. */
-static int
-sh(const char *cmd, const char *tail)
-{
-    char line[256];
-    int n = snprintf(line, sizeof(line), "%s %s %s", cmd, T.dir, tail);
-
-    if (n < 0 || (size_t)n >= sizeof(line))
-        return -1;
-    return system(line);
-}
-
-/* One query's outcome: the first row, copied during the callback. */
-struct qres {
-    int     calls;
-    xs_rc   rc;
-    int     ntuples;
-    char    val[8][256];
-    bool    isnull[8];
-    int     done;
-};
-
-static void
-qres_cb(xs_rc rc, const PGresult *res, void *udata)
-{
-    struct qres *r = udata;
-
-    r->calls++;
-    r->rc = rc;
-    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
-        r->ntuples = PQntuples(res);
-        for (int i = 0; i < PQnfields(res) && i < 8 && r->ntuples > 0; i++) {
-            r->isnull[i] = PQgetisnull(res, 0, i);
-            snprintf(r->val[i], sizeof(r->val[i]), "%s",
-                PQgetvalue(res, 0, i));
-        }
-    }
-    r->done++;
-}
-
-static void
-query_wait(const char *sql, int n, const char *const *p, struct qres *r)
-{
-    memset(r, 0, sizeof(*r));
-    assert_int_equal(pgq_query(T.q, sql, n, p, qres_cb, r), XS_OK);
-    assert_true(run_until(&r->done, 1, 10000));
-    assert_int_equal(r->calls, 1);
-    if (r->rc != XS_OK)
-        fprintf(stderr, "query failed: %s\n", sql);
-    assert_int_equal(r->rc, XS_OK);
-}
-
-static void
-script_wait(const char *sql)
-{
-    struct qres r;
-
-    memset(&r, 0, sizeof(r));
-    assert_int_equal(pgq_script(T.q, sql, qres_cb, &r), XS_OK);
-    assert_true(run_until(&r.done, 1, 10000));
-    assert_int_equal(r.rc, XS_OK);
+    return pgh_run_until_cond(queue_is_empty, q, ms);
 }
 
 static long
 count_of(const char *sql)
 {
-    struct qres r;
-
-    query_wait(sql, 0, NULL, &r);
-    assert_int_equal(r.ntuples, 1);
-    return atol(r.val[0]);
+    return pgh_count(sql, 0, NULL);
 }
 
 static void
 clean_table(void)
 {
-    script_wait("DELETE FROM audit_log");
+    pgh_script("DELETE FROM audit_log");
 }
 
 /* ---- collecting what the reads return ---- */
@@ -223,7 +89,6 @@ struct row_copy {
 struct read {
     int              calls;     /* done calls */
     xs_rc            rc;
-    int              done;
     struct row_copy *rows;
     size_t           n;
 };
@@ -264,7 +129,6 @@ read_done(xs_rc rc, void *udata)
 
     l->calls++;
     l->rc = rc;
-    l->done++;
 }
 
 static void
@@ -286,14 +150,7 @@ read_fini(struct read *l)
 }
 
 /* Start a read (call), check it calls back later, once. */
-#define READ_WAIT(l, call)                                              \
-    do {                                                                \
-        memset(&(l), 0, sizeof(l));                                     \
-        assert_int_equal((call), XS_OK);                                \
-        assert_int_equal((l).calls, 0);                                 \
-        assert_true(run_until(&(l).done, 1, 30000));                    \
-        assert_int_equal((l).calls, 1);                                 \
-    } while (0)
+#define READ_WAIT(l, call) PGH_CALL_WAIT(l, call, 30000)
 
 /* ---- generated entries ---- */
 
@@ -437,67 +294,20 @@ append_range(size_t from, size_t to)
 
     for (size_t i = from; i < to; i++) {
         gen_row(i, &g, &r);
-        assert_int_equal(xs_audit_db_append(T.q, &r), XS_OK);
+        assert_int_equal(xs_audit_db_append(pgh.q, &r), XS_OK);
         gen_fini(&g);
     }
 }
 
 /* ---- setup ---- */
 
-struct mres {
-    int     done;
-    xs_rc   rc;
-};
-
-static void
-mres_cb(xs_rc rc, int version, void *udata)
-{
-    struct mres *m = udata;
-
-    (void)version;
-    m->rc = rc;
-    m->done++;
-}
-
 static int
 group_setup(void **state)
 {
-    struct mres m = { 0, XS_EIO };
-    int n;
-
-    (void)state;
-    if (access(PG_SH, X_OK) != 0) {
-        fprintf(stderr, "test_db_audit: run from the repository root "
-            "(%s)\n", PG_SH);
+    if (sodium_init() < 0 || pgh_group_setup(state) != 0)
         return -1;
-    }
-    if (sodium_init() < 0)
-        return -1;
-    snprintf(T.dir, sizeof(T.dir), "/tmp/xs-aud-XXXXXX");
-    if (mkdtemp(T.dir) == NULL)
-        return -1;
-    if (sh(PG_SH " start", "--fast") != 0) {
-        fprintf(stderr, "test_db_audit: %s start failed\n", PG_SH);
-        return -1;
-    }
-    n = snprintf(T.conninfo, sizeof(T.conninfo),
-        "host=%s dbname=xmppd user=xmppd", T.dir);
-    if (n < 0 || (size_t)n >= sizeof(T.conninfo))
-        return -1;
-    T.base = event_base_new();
-    if (T.base == NULL)
-        return -1;
-    if (pgq_new(T.base, T.conninfo, 2, 64, &T.q) != XS_OK)
-        return -1;
-    if (!run_until_ready(T.q, 10000))
-        return -1;
-    if (pgq_migrate(T.q, mres_cb, &m) != XS_OK
-        || !run_until(&m.done, 1, 20000) || m.rc != XS_OK) {
-        fprintf(stderr, "test_db_audit: migrations failed\n");
-        return -1;
-    }
-    fake_server.base = T.base;
-    fake_server.db = T.q;
+    xs_server()->base = pgh.base;
+    xs_server()->db = pgh.q;
     return 0;
 }
 
@@ -505,14 +315,9 @@ static int
 group_teardown(void **state)
 {
     (void)state;
-    pgq_close(T.q);
-    pgq_free(T.q);
-    if (T.base != NULL)
-        event_base_free(T.base);
-    if (T.dir[0] != '\0') {
-        sh(PG_SH " stop", "");
-        sh("rm -rf", "");
-    }
+    xs_server()->base = NULL;
+    xs_server()->db = NULL;
+    pgh_teardown();
     return 0;
 }
 
@@ -542,15 +347,15 @@ append_rejects_bad_rows(void **state)
     long_expl[0] = '[';
     long_expl[XS_AUDIT_DB_EXPL_MAX] = ']';
     long_expl[XS_AUDIT_DB_EXPL_MAX + 1] = '\0';
-    xs_audit_db_stats(T.q, &st0);
+    xs_audit_db_stats(pgh.q, &st0);
 
     assert_int_equal(xs_audit_db_append(NULL, &ok), XS_EINVAL);
-    assert_int_equal(xs_audit_db_append(T.q, NULL), XS_EINVAL);
+    assert_int_equal(xs_audit_db_append(pgh.q, NULL), XS_EINVAL);
 #define BAD(field, value)                                               \
     do {                                                                \
         r = ok;                                                         \
         r.field = (value);                                              \
-        assert_int_equal(xs_audit_db_append(T.q, &r), XS_EINVAL);       \
+        assert_int_equal(xs_audit_db_append(pgh.q, &r), XS_EINVAL);     \
     } while (0)
     BAD(kind, NULL);
     BAD(kind, "");
@@ -574,7 +379,7 @@ append_rejects_bad_rows(void **state)
     BAD(score, -101);
     BAD(domain_score, INT_MIN);
 #undef BAD
-    xs_audit_db_stats(T.q, &st);
+    xs_audit_db_stats(pgh.q, &st);
     assert_int_equal(st.queued_total, st0.queued_total);
     assert_int_equal(st.queued, st0.queued);
 
@@ -588,9 +393,9 @@ append_rejects_bad_rows(void **state)
     r.has_score = false;
     r.score = INT_MIN;
     clean_table();
-    assert_int_equal(xs_audit_db_append(T.q, &r), XS_OK);
-    xs_audit_db_flush_soon(T.q);
-    assert_true(run_until_drained(T.q, 5000));
+    assert_int_equal(xs_audit_db_append(pgh.q, &r), XS_OK);
+    xs_audit_db_flush_soon(pgh.q);
+    assert_true(run_until_drained(pgh.q, 5000));
     assert_int_equal(count_of("SELECT count(*) FROM audit_log WHERE score"
         " IS NULL AND domain_score = 100 AND explanation = '[]'"), 1);
     xs_free(long_expl);
@@ -611,13 +416,13 @@ append_round_trip(void **state)
 
     (void)state;
     clean_table();
-    xs_audit_db_stats(T.q, &st0);
+    xs_audit_db_stats(pgh.q, &st0);
     append_range(0, n);
-    xs_audit_db_stats(T.q, &st);
+    xs_audit_db_stats(pgh.q, &st);
     assert_int_equal(st.queued_total - st0.queued_total, n);
     assert_true(st.queued_bytes > 0);
-    assert_true(run_until_drained(T.q, 20000));
-    xs_audit_db_stats(T.q, &st);
+    assert_true(run_until_drained(pgh.q, 20000));
+    xs_audit_db_stats(pgh.q, &st);
     assert_int_equal(st.appended - st0.appended, n);
     assert_int_equal(st.discarded, st0.discarded);
     assert_int_equal(st.queued_bytes, 0);
@@ -626,7 +431,7 @@ append_round_trip(void **state)
     assert_int_equal(count_of("SELECT count(*) FROM audit_log"), (long)n);
 
     /* The newest 1000, newest first. */
-    READ_WAIT(l, xs_audit_db_tail(T.q, XS_AUDIT_DB_READ_MAX, NULL,
+    READ_WAIT(l, xs_audit_db_tail(pgh.q, XS_AUDIT_DB_READ_MAX, NULL,
         read_row, read_done, &l));
     assert_int_equal(l.rc, XS_OK);
     assert_int_equal(l.n, XS_AUDIT_DB_READ_MAX);
@@ -638,7 +443,7 @@ append_round_trip(void **state)
     read_fini(&l);
 
     /* One kind only: every fourth entry. */
-    READ_WAIT(l, xs_audit_db_tail(T.q, 10, "trust_key", read_row,
+    READ_WAIT(l, xs_audit_db_tail(pgh.q, 10, "trust_key", read_row,
         read_done, &l));
     assert_int_equal(l.rc, XS_OK);
     assert_int_equal(l.n, 10);
@@ -651,7 +456,7 @@ append_round_trip(void **state)
     }
     read_fini(&l);
 
-    READ_WAIT(l, xs_audit_db_tail(T.q, 5, "no such kind", read_row,
+    READ_WAIT(l, xs_audit_db_tail(pgh.q, 5, "no such kind", read_row,
         read_done, &l));
     assert_int_equal(l.rc, XS_OK);
     assert_int_equal(l.n, 0);
@@ -665,7 +470,7 @@ append_round_trip(void **state)
         size_t want = n / NSUBJECTS;
 
         gen_row(s, &g, &r);
-        READ_WAIT(l, xs_audit_db_by_subject(T.q, r.subject, 1000, read_row,
+        READ_WAIT(l, xs_audit_db_by_subject(pgh.q, r.subject, 1000, read_row,
             read_done, &l));
         gen_fini(&g);
         assert_int_equal(l.rc, XS_OK);
@@ -676,7 +481,7 @@ append_round_trip(void **state)
     }
 
     /* n cuts; an unknown subject has nothing. */
-    READ_WAIT(l, xs_audit_db_by_subject(T.q, "3 \"@remote.test", 3,
+    READ_WAIT(l, xs_audit_db_by_subject(pgh.q, "3 \"@remote.test", 3,
         read_row, read_done, &l));
     assert_int_equal(l.rc, XS_OK);
     assert_int_equal(l.n, 0);
@@ -686,7 +491,7 @@ append_round_trip(void **state)
         struct gen g;
 
         gen_row(8, &g, &r);
-        READ_WAIT(l, xs_audit_db_by_subject(T.q, r.subject, 3, read_row,
+        READ_WAIT(l, xs_audit_db_by_subject(pgh.q, r.subject, 3, read_row,
             read_done, &l));
         gen_fini(&g);
         assert_int_equal(l.n, 3);
@@ -705,28 +510,28 @@ reads_reject_bad_arguments(void **state)
     memset(&l, 0, sizeof(l));
     memset(long_token, 'k', sizeof(long_token) - 1);
     long_token[sizeof(long_token) - 1] = '\0';
-    assert_int_equal(xs_audit_db_tail(T.q, 0, NULL, read_row, read_done,
+    assert_int_equal(xs_audit_db_tail(pgh.q, 0, NULL, read_row, read_done,
         &l), XS_EINVAL);
-    assert_int_equal(xs_audit_db_tail(T.q, XS_AUDIT_DB_READ_MAX + 1, NULL,
+    assert_int_equal(xs_audit_db_tail(pgh.q, XS_AUDIT_DB_READ_MAX + 1, NULL,
         read_row, read_done, &l), XS_EINVAL);
-    assert_int_equal(xs_audit_db_tail(T.q, 1, long_token, read_row,
+    assert_int_equal(xs_audit_db_tail(pgh.q, 1, long_token, read_row,
         read_done, &l), XS_EINVAL);
-    assert_int_equal(xs_audit_db_tail(T.q, 1, "", read_row, read_done, &l),
+    assert_int_equal(xs_audit_db_tail(pgh.q, 1, "", read_row, read_done, &l),
         XS_EINVAL);
-    assert_int_equal(xs_audit_db_tail(T.q, 1, NULL, NULL, read_done, &l),
+    assert_int_equal(xs_audit_db_tail(pgh.q, 1, NULL, NULL, read_done, &l),
         XS_EINVAL);
     assert_int_equal(xs_audit_db_tail(NULL, 1, NULL, read_row, read_done,
         &l), XS_EINVAL);
-    assert_int_equal(xs_audit_db_by_subject(T.q, "", 1, read_row,
+    assert_int_equal(xs_audit_db_by_subject(pgh.q, "", 1, read_row,
         read_done, &l), XS_EINVAL);
-    assert_int_equal(xs_audit_db_by_subject(T.q, NULL, 1, read_row,
+    assert_int_equal(xs_audit_db_by_subject(pgh.q, NULL, 1, read_row,
         read_done, &l), XS_EINVAL);
-    assert_int_equal(xs_audit_db_by_subject(T.q, "a@b", 0, read_row,
+    assert_int_equal(xs_audit_db_by_subject(pgh.q, "a@b", 0, read_row,
         read_done, &l), XS_EINVAL);
-    assert_int_equal(xs_audit_db_by_subject(T.q, "a\xff@b", 1, read_row,
+    assert_int_equal(xs_audit_db_by_subject(pgh.q, "a\xff@b", 1, read_row,
         read_done, &l), XS_EINVAL);
-    assert_int_equal(xs_audit_db_prune(T.q, 0, NULL, NULL), XS_EINVAL);
-    run_for(50);
+    assert_int_equal(xs_audit_db_prune(pgh.q, 0, NULL, NULL), XS_EINVAL);
+    pgh_run_for(50);
     assert_int_equal(l.calls, 0);
 }
 
@@ -744,19 +549,19 @@ refused_entry_is_isolated(void **state)
 
     (void)state;
     clean_table();
-    xs_audit_db_stats(T.q, &st0);
+    xs_audit_db_stats(pgh.q, &st0);
     for (size_t i = 0; i < 300; i++) {
         gen_row(i, &g, &r);
         if (i == 123)
             r.explanation = "[{\"what\": not json}]";
         else if (i == 250)
             r.explanation = "\"a string\"";
-        assert_int_equal(xs_audit_db_append(T.q, &r), XS_OK);
+        assert_int_equal(xs_audit_db_append(pgh.q, &r), XS_OK);
         gen_fini(&g);
     }
-    xs_audit_db_flush_soon(T.q);
-    assert_true(run_until_drained(T.q, 20000));
-    xs_audit_db_stats(T.q, &st);
+    xs_audit_db_flush_soon(pgh.q);
+    assert_true(run_until_drained(pgh.q, 20000));
+    xs_audit_db_stats(pgh.q, &st);
     assert_int_equal(st.discarded - st0.discarded, 2);
     assert_int_equal(st.appended - st0.appended, 298);
     assert_int_equal(count_of("SELECT count(*) FROM audit_log"), 298);
@@ -788,14 +593,14 @@ prune_deletes_old_entries(void **state)
 
     (void)state;
     clean_table();
-    script_wait("INSERT INTO audit_log (at, kind, subject, decision, reason)"
+    pgh_script("INSERT INTO audit_log (at, kind, subject, decision, reason)"
         " SELECT to_timestamp(1700000000 + g), 'subscription_gate',"
         " 's' || (g % 10) || '@x.test', 'reject', 'no_flag'"
         " FROM generate_series(0, 24999) AS g");
-    assert_int_equal(xs_audit_db_prune(T.q, BASE_AT + 22000, prune_cb, &p),
+    assert_int_equal(xs_audit_db_prune(pgh.q, BASE_AT + 22000, prune_cb, &p),
         XS_OK);
     assert_int_equal(p.done, 0);
-    assert_true(run_until(&p.done, 1, 30000));
+    assert_true(pgh_run_until(&p.done, 1, 30000));
     assert_int_equal(p.rc, XS_OK);
     assert_int_equal(p.deleted, 22000);
     assert_int_equal(count_of("SELECT count(*) FROM audit_log"), 3000);
@@ -804,14 +609,14 @@ prune_deletes_old_entries(void **state)
 
     /* Nothing left to delete: 0. */
     memset(&p, 0, sizeof(p));
-    assert_int_equal(xs_audit_db_prune(T.q, BASE_AT + 22000, prune_cb, &p),
+    assert_int_equal(xs_audit_db_prune(pgh.q, BASE_AT + 22000, prune_cb, &p),
         XS_OK);
-    assert_true(run_until(&p.done, 1, 10000));
+    assert_true(pgh_run_until(&p.done, 1, 10000));
     assert_int_equal(p.rc, XS_OK);
     assert_int_equal(p.deleted, 0);
 
     /* The reads still work on what is left. */
-    READ_WAIT(l, xs_audit_db_by_subject(T.q, "s4@x.test", 2, read_row,
+    READ_WAIT(l, xs_audit_db_by_subject(pgh.q, "s4@x.test", 2, read_row,
         read_done, &l));
     assert_int_equal(l.n, 2);
     assert_int_equal(l.rows[0].at, BASE_AT + 24994);
@@ -838,12 +643,12 @@ queue_survives_restart(void **state)
 
     (void)state;
     clean_table();
-    xs_audit_db_stats(T.q, &st0);
-    pgq_set_timeouts(T.q, 500, 0);
-    assert_int_equal(sh(PG_SH " stop", ""), 0);
+    xs_audit_db_stats(pgh.q, &st0);
+    pgq_set_timeouts(pgh.q, 500, 0);
+    assert_int_equal(pgh_cluster_stop(), XS_OK);
     append_range(0, 3000);
-    run_for(2500);
-    xs_audit_db_stats(T.q, &st);
+    pgh_run_for(2500);
+    xs_audit_db_stats(pgh.q, &st);
     assert_true(st.retries - st0.retries >= 1);
     assert_int_equal(st.queued, 3000);
     assert_int_equal(st.appended, st0.appended);
@@ -851,18 +656,18 @@ queue_survives_restart(void **state)
     /* Fill it: the bound holds, the rest is refused and counted. */
     append_range(3000, XS_AUDIT_DB_QUEUE_MAX);
     gen_row(0, &g, &r);
-    assert_int_equal(xs_audit_db_append(T.q, &r), XS_ELIMIT);
-    assert_int_equal(xs_audit_db_append(T.q, &r), XS_ELIMIT);
+    assert_int_equal(xs_audit_db_append(pgh.q, &r), XS_ELIMIT);
+    assert_int_equal(xs_audit_db_append(pgh.q, &r), XS_ELIMIT);
     gen_fini(&g);
-    xs_audit_db_stats(T.q, &st);
+    xs_audit_db_stats(pgh.q, &st);
     assert_int_equal(st.queued, XS_AUDIT_DB_QUEUE_MAX);
     assert_int_equal(st.dropped - st0.dropped, 2);
 
-    assert_int_equal(sh(PG_SH " start", "--fast"), 0);
+    assert_int_equal(pgh_cluster_start(), XS_OK);
     t0 = xs_now_ms();
-    pgq_set_timeouts(T.q, PGQ_WAIT_TIMEOUT_MS, 0);
-    assert_true(run_until_drained(T.q, 120000));
-    xs_audit_db_stats(T.q, &st);
+    pgq_set_timeouts(pgh.q, PGQ_WAIT_TIMEOUT_MS, 0);
+    assert_true(run_until_drained(pgh.q, 120000));
+    xs_audit_db_stats(pgh.q, &st);
     assert_int_equal(st.appended - st0.appended, XS_AUDIT_DB_QUEUE_MAX);
     assert_int_equal(count_of("SELECT count(*) FROM audit_log"
         " WHERE subject <> 'closed@x.test'"), XS_AUDIT_DB_QUEUE_MAX);
@@ -891,15 +696,15 @@ queue_bytes_bound(void **state)
     memcpy(big + len - 2, "\"]", 2);
     big[len] = '\0';
     clean_table();
-    xs_audit_db_stats(T.q, &st0);
-    pgq_set_timeouts(T.q, 500, 0);
-    assert_int_equal(sh(PG_SH " stop", ""), 0);
+    xs_audit_db_stats(pgh.q, &st0);
+    pgq_set_timeouts(pgh.q, 500, 0);
+    assert_int_equal(pgh_cluster_stop(), XS_OK);
     gen_row(1, &g, &r);
     r.explanation = big;
-    while ((rc = xs_audit_db_append(T.q, &r)) == XS_OK)
+    while ((rc = xs_audit_db_append(pgh.q, &r)) == XS_OK)
         accepted++;
     assert_int_equal(rc, XS_ELIMIT);
-    xs_audit_db_stats(T.q, &st);
+    xs_audit_db_stats(pgh.q, &st);
     assert_int_equal(st.queued, accepted);
     assert_true(st.queued < XS_AUDIT_DB_QUEUE_MAX);
     assert_true(st.queued_bytes <= XS_AUDIT_DB_QUEUE_BYTES);
@@ -907,14 +712,14 @@ queue_bytes_bound(void **state)
         - 2 * (XS_AUDIT_DB_EXPL_MAX + 256));
     /* A small one still fits in what is left. */
     r.explanation = "[]";
-    assert_int_equal(xs_audit_db_append(T.q, &r), XS_OK);
+    assert_int_equal(xs_audit_db_append(pgh.q, &r), XS_OK);
     accepted++;
     gen_fini(&g);
 
-    assert_int_equal(sh(PG_SH " start", "--fast"), 0);
-    pgq_set_timeouts(T.q, PGQ_WAIT_TIMEOUT_MS, 0);
-    assert_true(run_until_drained(T.q, 120000));
-    xs_audit_db_stats(T.q, &st);
+    assert_int_equal(pgh_cluster_start(), XS_OK);
+    pgq_set_timeouts(pgh.q, PGQ_WAIT_TIMEOUT_MS, 0);
+    assert_true(run_until_drained(pgh.q, 120000));
+    xs_audit_db_stats(pgh.q, &st);
     assert_int_equal(st.appended - st0.appended, accepted);
     assert_int_equal(st.queued_bytes, 0);
     assert_int_equal(count_of("SELECT count(*) FROM audit_log WHERE"
@@ -939,7 +744,7 @@ survives_close_and_free(void **state)
     (void)state;
     memset(&l1, 0, sizeof(l1));
     memset(&l2, 0, sizeof(l2));
-    assert_int_equal(pgq_new(T.base, T.conninfo, 1, 16, &q), XS_OK);
+    assert_int_equal(pgq_new(pgh.base, pgh.conninfo, 1, 16, &q), XS_OK);
     for (int i = 0; i < 50; i++)
         assert_int_equal(xs_audit_db_append(q, &r), XS_OK);
     assert_int_equal(xs_audit_db_tail(q, 10, NULL, read_row, read_done,
@@ -962,7 +767,7 @@ survives_close_and_free(void **state)
     read_fini(&l2);
 
     /* pgq_free alone: the queue and the reads are freed, no callback. */
-    assert_int_equal(pgq_new(T.base, T.conninfo, 1, 16, &q), XS_OK);
+    assert_int_equal(pgq_new(pgh.base, pgh.conninfo, 1, 16, &q), XS_OK);
     for (int i = 0; i < 50; i++)
         assert_int_equal(xs_audit_db_append(q, &r), XS_OK);
     assert_int_equal(xs_audit_db_tail(q, 10, NULL, read_row, read_done,
@@ -986,7 +791,7 @@ module_load(struct module *m, const char *yaml)
     memset(m, 0, sizeof(*m));
     if (xs_conf_load_string(yaml, "test.yml", &m->conf, &err) != XS_OK)
         fail_msg("config: %s", err);
-    fake_server.conf = m->conf;
+    xs_server()->conf = m->conf;
     assert_int_equal(xs_mod_audit.init(m->conf, &m->state), XS_OK);
     assert_int_equal(xs_event_add(&xs_mod_audit.events[0], &xs_mod_audit,
         m->state), XS_OK);
@@ -997,7 +802,7 @@ module_unload(struct module *m)
 {
     xs_event_remove_owner(&xs_mod_audit);
     xs_mod_audit.fini(m->state);
-    fake_server.conf = NULL;
+    xs_server()->conf = NULL;
     xs_conf_free(m->conf);
     memset(m, 0, sizeof(*m));
 }
@@ -1036,11 +841,11 @@ module_rejects_bad_options(void **state)
 
         assert_int_equal(xs_conf_load_string(bad[i], "t.yml", &c, &err),
             XS_OK);
-        fake_server.conf = c;
+        xs_server()->conf = c;
         assert_int_not_equal(xs_mod_audit.init(c, &st), XS_OK);
         xs_mod_audit.fini(st);
         xs_conf_free(c);
-        fake_server.conf = NULL;
+        xs_server()->conf = NULL;
     }
 }
 
@@ -1111,15 +916,15 @@ module_records_and_drains(void **state)
 
     /* The drain: held until the queue is committed. */
     is_drained = 0;
-    xs_shutdown_drain(T.base, on_drained);
-    assert_true(run_until(&is_drained, 1, 10000));
+    xs_shutdown_drain(pgh.base, on_drained);
+    assert_true(pgh_run_until(&is_drained, 1, 10000));
     assert_int_equal(is_drained, 1);
-    assert_true(run_until_drained(T.q, 1));
+    assert_true(run_until_drained(pgh.q, 1));
     xs_shutdown_drain_free();
 
     assert_int_equal(count_of("SELECT count(*) FROM audit_log"
         " WHERE subject <> 'closed@x.test'"), 5);
-    READ_WAIT(l, xs_audit_db_by_subject(T.q, "spam@remote.test", 10,
+    READ_WAIT(l, xs_audit_db_by_subject(pgh.q, "spam@remote.test", 10,
         read_row, read_done, &l));
     assert_int_equal(l.n, 4);
     /* The long one: cut, its last line says how many are missing. */
@@ -1152,7 +957,7 @@ module_records_and_drains(void **state)
     assert_json_same(text, l.rows[1].explanation);
     free(text);
     read_fini(&l);
-    READ_WAIT(l, xs_audit_db_tail(T.q, 1, "trust_key", read_row, read_done,
+    READ_WAIT(l, xs_audit_db_tail(pgh.q, 1, "trust_key", read_row, read_done,
         &l));
     assert_int_equal(l.n, 1);
     assert_string_equal(l.rows[0].subject, "remote.test");

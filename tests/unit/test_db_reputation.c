@@ -23,149 +23,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "db/migrate.h"
 #include "db/pgq.h"
 #include "db/reputation.h"
+#include "tests/unit/support/pg_harness.h"
 
-#define PG_SH "deploy/pg.sh"
 #define BASE_AT 1700000000      /* wall seconds of the generated items */
 
-static struct {
-    char               dir[64];
-    char               conninfo[160];
-    struct event_base *base;
-    struct pgq        *q;       /* pool of 2 */
-} T;
-
-/* ---- helpers (as in test_pgq.c) ---- */
-
-static void
-tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what, (void)arg;
-}
-
-/* Run the loop until *count reaches want or ms pass. */
-static bool
-run_until(const int *count, int want, uint64_t ms)
-{
-    struct event *ev = event_new(T.base, -1, EV_PERSIST, tick, NULL);
-    struct timeval tv = { 0, 10 * 1000 };
-    uint64_t deadline = xs_now_ms() + ms;
-
-    event_add(ev, &tv);
-    while (*count < want && xs_now_ms() < deadline)
-        event_base_loop(T.base, EVLOOP_ONCE);
-    event_free(ev);
-    return *count >= want;
-}
-
-static void
-run_for(uint64_t ms)
-{
-    int never = 0;
-
-    run_until(&never, 1, ms);
-}
+/* ---- helpers ---- */
 
 static bool
-run_until_ready(struct pgq *q, uint64_t ms)
+queue_is_empty(void *arg)
 {
-    uint64_t deadline = xs_now_ms() + ms;
+    struct xs_rep_db_stats st;
 
-    while (!pgq_is_ready(q) && xs_now_ms() < deadline)
-        run_for(20);
-    return pgq_is_ready(q);
+    xs_rep_db_stats(arg, &st);
+    return st.queued == 0;
 }
 
 /* Until every queued evidence write committed (or ms pass). */
 static bool
 run_until_drained(struct pgq *q, uint64_t ms)
 {
-    struct xs_rep_db_stats st;
-    uint64_t deadline = xs_now_ms() + ms;
-
-    xs_rep_db_stats(q, &st);
-    while (st.queued > 0 && xs_now_ms() < deadline) {
-        run_for(5);
-        xs_rep_db_stats(q, &st);
-    }
-    return st.queued == 0;
-}
-
-/* "CMD DIR [TAIL]" through the shell: DIR is ours, from mkdtemp. */
-static int
-sh(const char *cmd, const char *tail)
-{
-    char line[256];
-    int n = snprintf(line, sizeof(line), "%s %s %s", cmd, T.dir, tail);
-
-    if (n < 0 || (size_t)n >= sizeof(line))
-        return -1;
-    return system(line);
-}
-
-/* One query's outcome: the first row, copied during the callback. */
-struct qres {
-    int     calls;
-    xs_rc   rc;
-    int     ntuples;
-    char    val[8][256];
-    bool    isnull[8];
-    int     done;
-};
-
-static void
-qres_cb(xs_rc rc, const PGresult *res, void *udata)
-{
-    struct qres *r = udata;
-
-    r->calls++;
-    r->rc = rc;
-    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
-        r->ntuples = PQntuples(res);
-        for (int i = 0; i < PQnfields(res) && i < 8 && r->ntuples > 0; i++) {
-            r->isnull[i] = PQgetisnull(res, 0, i);
-            snprintf(r->val[i], sizeof(r->val[i]), "%s",
-                PQgetvalue(res, 0, i));
-        }
-    }
-    r->done++;
-}
-
-static void
-query_wait(const char *sql, int n, const char *const *p, struct qres *r)
-{
-    memset(r, 0, sizeof(*r));
-    assert_int_equal(pgq_query(T.q, sql, n, p, qres_cb, r), XS_OK);
-    assert_true(run_until(&r->done, 1, 10000));
-    assert_int_equal(r->calls, 1);
-    if (r->rc != XS_OK)
-        fprintf(stderr, "query failed: %s\n", sql);
-    assert_int_equal(r->rc, XS_OK);
-}
-
-static void
-script_wait(const char *sql)
-{
-    struct qres r;
-
-    memset(&r, 0, sizeof(r));
-    assert_int_equal(pgq_script(T.q, sql, qres_cb, &r), XS_OK);
-    assert_true(run_until(&r.done, 1, 10000));
-    assert_int_equal(r.rc, XS_OK);
-}
-
-static long
-count_of(const char *sql, int n, const char *const *p)
-{
-    struct qres r;
-
-    query_wait(sql, n, p, &r);
-    assert_int_equal(r.ntuples, 1);
-    return atol(r.val[0]);
+    return pgh_run_until_cond(queue_is_empty, q, ms);
 }
 
 /* ---- collecting what the loads return ---- */
@@ -201,7 +81,6 @@ struct pin_copy {
 struct load {
     int              calls;     /* done calls */
     xs_rc            rc;
-    int              done;
     struct ev_copy  *ev;
     size_t           nev;
     struct acc_copy *acc;
@@ -217,7 +96,6 @@ load_done(xs_rc rc, void *udata)
 
     l->calls++;
     l->rc = rc;
-    l->done++;
 }
 
 static void
@@ -292,14 +170,7 @@ load_fini(struct load *l)
 }
 
 /* Start a load (call), check it calls back later, once. */
-#define LOAD_WAIT(l, call)                                              \
-    do {                                                                \
-        memset(&(l), 0, sizeof(l));                                     \
-        assert_int_equal((call), XS_OK);                                \
-        assert_int_equal((l).calls, 0);                                 \
-        assert_true(run_until(&(l).done, 1, 30000));                    \
-        assert_int_equal((l).calls, 1);                                 \
-    } while (0)
+#define LOAD_WAIT(l, call) PGH_CALL_WAIT(l, call, 30000)
 
 /* ---- generated evidence ---- */
 
@@ -373,80 +244,18 @@ check_item(size_t i, const struct ev_copy *c)
 static void
 clean_tables(void)
 {
-    script_wait("DELETE FROM reputation_evidence; DELETE FROM "
+    pgh_script("DELETE FROM reputation_evidence; DELETE FROM "
         "reputation_pins");
 }
 
 /* ---- setup ---- */
 
-struct mres {
-    int     done;
-    xs_rc   rc;
-};
-
-static void
-mres_cb(xs_rc rc, int version, void *udata)
-{
-    struct mres *m = udata;
-
-    (void)version;
-    m->rc = rc;
-    m->done++;
-}
-
 static int
 group_setup(void **state)
 {
-    struct mres m = { 0, XS_EIO };
-    int n;
-
-    (void)state;
-    if (access(PG_SH, X_OK) != 0) {
-        fprintf(stderr, "test_db_reputation: run from the repository root "
-            "(%s)\n", PG_SH);
-        return -1;
-    }
     if (sodium_init() < 0)
         return -1;
-    snprintf(T.dir, sizeof(T.dir), "/tmp/xs-rep-XXXXXX");
-    if (mkdtemp(T.dir) == NULL)
-        return -1;
-    if (sh(PG_SH " start", "--fast") != 0) {
-        fprintf(stderr, "test_db_reputation: %s start failed\n", PG_SH);
-        return -1;
-    }
-    n = snprintf(T.conninfo, sizeof(T.conninfo),
-        "host=%s dbname=xmppd user=xmppd", T.dir);
-    if (n < 0 || (size_t)n >= sizeof(T.conninfo))
-        return -1;
-    T.base = event_base_new();
-    if (T.base == NULL)
-        return -1;
-    if (pgq_new(T.base, T.conninfo, 2, 64, &T.q) != XS_OK)
-        return -1;
-    if (!run_until_ready(T.q, 10000))
-        return -1;
-    if (pgq_migrate(T.q, mres_cb, &m) != XS_OK
-        || !run_until(&m.done, 1, 20000) || m.rc != XS_OK) {
-        fprintf(stderr, "test_db_reputation: migrations failed\n");
-        return -1;
-    }
-    return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-    (void)state;
-    pgq_close(T.q);
-    pgq_free(T.q);
-    if (T.base != NULL)
-        event_base_free(T.base);
-    if (T.dir[0] != '\0') {
-        sh(PG_SH " stop", "");
-        sh("rm -rf", "");
-    }
-    return 0;
+    return pgh_group_setup(state);
 }
 
 /* ---- tests ---- */
@@ -463,38 +272,38 @@ append_rejects_bad_items(void **state)
     struct xs_rep_db_stats st0, st;
 
     (void)state;
-    xs_rep_db_stats(T.q, &st0);
+    xs_rep_db_stats(pgh.q, &st0);
     memset(long_note, 'n', sizeof(long_note) - 1);
     long_note[sizeof(long_note) - 1] = '\0';
     assert_int_equal(xs_rep_db_append(NULL, &ok), XS_EINVAL);
-    assert_int_equal(xs_rep_db_append(T.q, NULL), XS_EINVAL);
+    assert_int_equal(xs_rep_db_append(pgh.q, NULL), XS_EINVAL);
     ev = ok, ev.subject = "";
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_EINVAL);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_EINVAL);
     ev = ok, ev.subject = NULL;
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_EINVAL);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_EINVAL);
     ev = ok, ev.source = "";
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_EINVAL);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_EINVAL);
     ev = ok, ev.kind = XS_EVK__COUNT;
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_EINVAL);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_EINVAL);
     ev = ok, ev.src = XS_EVSRC__COUNT;
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_EINVAL);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_EINVAL);
     ev = ok, ev.weight = NAN;
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_EINVAL);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_EINVAL);
     ev = ok, ev.weight = INFINITY;
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_EINVAL);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_EINVAL);
     ev = ok, ev.note = long_note;
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_EINVAL);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_EINVAL);
     ev = ok, ev.note = "bad \xc3\x28 utf-8";
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_EINVAL);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_EINVAL);
     ev = ok, ev.subject = "overlong \xc0\xaf";
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_EINVAL);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_EINVAL);
     ev = ok, ev.source = "surrogate \xed\xa0\x80";
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_EINVAL);
-    assert_int_equal(xs_rep_db_retract(T.q, "", XS_EVK_BLOCK, "b@x.test"),
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_EINVAL);
+    assert_int_equal(xs_rep_db_retract(pgh.q, "", XS_EVK_BLOCK, "b@x.test"),
         XS_EINVAL);
-    assert_int_equal(xs_rep_db_retract(T.q, "a@x.test", XS_EVK__COUNT,
+    assert_int_equal(xs_rep_db_retract(pgh.q, "a@x.test", XS_EVK__COUNT,
         "b@x.test"), XS_EINVAL);
-    xs_rep_db_stats(T.q, &st);
+    xs_rep_db_stats(pgh.q, &st);
     assert_int_equal(st.queued, st0.queued);
     assert_int_equal(st.dropped, st0.dropped);
 }
@@ -514,41 +323,41 @@ append_round_trip(void **state)
 
     (void)state;
     clean_tables();
-    xs_rep_db_stats(T.q, &st0);
-    pgq_stats(T.q, &ps0);
+    xs_rep_db_stats(pgh.q, &st0);
+    pgq_stats(pgh.q, &ps0);
     for (size_t i = 0; i < n; i++) {
         gen_item(i, &g, &ev);
-        assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
+        assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
     }
-    xs_rep_db_flush_soon(T.q);
-    assert_true(run_until_drained(T.q, 30000));
-    xs_rep_db_stats(T.q, &st);
-    pgq_stats(T.q, &ps);
+    xs_rep_db_flush_soon(pgh.q);
+    assert_true(run_until_drained(pgh.q, 30000));
+    xs_rep_db_stats(pgh.q, &st);
+    pgq_stats(pgh.q, &ps);
     assert_int_equal(st.appended - st0.appended, n);
     assert_int_equal(st.retries - st0.retries, 0);
     assert_int_equal(st.discarded - st0.discarded, 0);
     /* 5000 + 5000 + 2000, or one more when the first went out alone. */
     assert_in_range(st.batches - st0.batches, 3, 4);
     assert_int_equal(ps.errors - ps0.errors, 0);
-    assert_int_equal(count_of("SELECT count(*) FROM reputation_evidence", 0,
+    assert_int_equal(pgh_count("SELECT count(*) FROM reputation_evidence", 0,
         NULL), (long)n);
 
     /* Straight from SQL: awkward texts landed as they are. */
     p[0] = "{braces},{more}";
-    assert_true(count_of("SELECT count(*) FROM reputation_evidence WHERE"
+    assert_true(pgh_count("SELECT count(*) FROM reputation_evidence WHERE"
         " note = $1", 1, p) > 0);
     p[0] = "NULL";
-    assert_true(count_of("SELECT count(*) FROM reputation_evidence WHERE"
+    assert_true(pgh_count("SELECT count(*) FROM reputation_evidence WHERE"
         " note = $1", 1, p) > 0);
-    assert_int_equal(count_of("SELECT count(*) FROM reputation_evidence"
+    assert_int_equal(pgh_count("SELECT count(*) FROM reputation_evidence"
         " WHERE note IS NULL", 0, NULL), (long)(n / 4));
     p[0] = "s1@x.test/back\\slash and \\\" both";
     p[1] = "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x99\x82#3";
-    assert_true(count_of("SELECT count(*) FROM reputation_evidence WHERE"
+    assert_true(pgh_count("SELECT count(*) FROM reputation_evidence WHERE"
         " subject = $1 OR source = $2", 2, p) > 0);
 
     /* Everything back, oldest first, across pages. */
-    LOAD_WAIT(l, xs_rep_db_load_evidence(T.q, 0, load_ev, load_done, &l));
+    LOAD_WAIT(l, xs_rep_db_load_evidence(pgh.q, 0, load_ev, load_done, &l));
     assert_int_equal(l.rc, XS_OK);
     assert_int_equal(l.nev, n);
     for (size_t i = 0; i < l.nev; i++) {
@@ -559,7 +368,7 @@ append_round_trip(void **state)
     load_fini(&l);
 
     /* since: only what was recorded at or after it. */
-    LOAD_WAIT(l, xs_rep_db_load_evidence(T.q, BASE_AT + 7000, load_ev,
+    LOAD_WAIT(l, xs_rep_db_load_evidence(pgh.q, BASE_AT + 7000, load_ev,
         load_done, &l));
     assert_int_equal(l.rc, XS_OK);
     assert_int_equal(l.nev, n - 7000);
@@ -599,44 +408,44 @@ retract_keeps_order(void **state)
     /* Stored before: alice's block, bob's block, a system item with the
      * same (subject, kind, source). */
     ev_user(&ev, sp, XS_EVK_BLOCK, a, "first");
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
     ev_user(&ev, sp, XS_EVK_BLOCK, b, NULL);
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
     ev_user(&ev, sp, XS_EVK_BLOCK, a, "system");
     ev.src = XS_EVSRC_SYSTEM;
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
     ev_user(&ev, sp, XS_EVK_REPORT_SPAM, a, NULL);
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
-    xs_rep_db_flush_soon(T.q);
-    assert_true(run_until_drained(T.q, 5000));
-    assert_int_equal(count_of("SELECT count(*) FROM reputation_evidence", 0,
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
+    xs_rep_db_flush_soon(pgh.q);
+    assert_true(run_until_drained(pgh.q, 5000));
+    assert_int_equal(pgh_count("SELECT count(*) FROM reputation_evidence", 0,
         NULL), 4);
 
     /* One batch: alice unblocks, blocks again, bob unblocks, blocks and
      * unblocks again, and a new carol block is taken back at once. */
-    xs_rep_db_stats(T.q, &st0);
-    assert_int_equal(xs_rep_db_retract(T.q, sp, XS_EVK_BLOCK, a), XS_OK);
+    xs_rep_db_stats(pgh.q, &st0);
+    assert_int_equal(xs_rep_db_retract(pgh.q, sp, XS_EVK_BLOCK, a), XS_OK);
     ev_user(&ev, sp, XS_EVK_BLOCK, a, "second");
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
-    assert_int_equal(xs_rep_db_retract(T.q, sp, XS_EVK_BLOCK, b), XS_OK);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
+    assert_int_equal(xs_rep_db_retract(pgh.q, sp, XS_EVK_BLOCK, b), XS_OK);
     ev_user(&ev, sp, XS_EVK_BLOCK, b, "bob again");
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
-    assert_int_equal(xs_rep_db_retract(T.q, sp, XS_EVK_BLOCK, b), XS_OK);
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
+    assert_int_equal(xs_rep_db_retract(pgh.q, sp, XS_EVK_BLOCK, b), XS_OK);
     ev_user(&ev, sp, XS_EVK_BLOCK, "carol@x.test", NULL);
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
-    assert_int_equal(xs_rep_db_retract(T.q, sp, XS_EVK_BLOCK,
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
+    assert_int_equal(xs_rep_db_retract(pgh.q, sp, XS_EVK_BLOCK,
         "carol@x.test"), XS_OK);
     /* A retraction of nothing is fine. */
-    assert_int_equal(xs_rep_db_retract(T.q, "nobody@x.test",
+    assert_int_equal(xs_rep_db_retract(pgh.q, "nobody@x.test",
         XS_EVK_REPORT_ABUSE, a), XS_OK);
-    xs_rep_db_flush_soon(T.q);
-    assert_true(run_until_drained(T.q, 5000));
-    xs_rep_db_stats(T.q, &st);
+    xs_rep_db_flush_soon(pgh.q);
+    assert_true(run_until_drained(pgh.q, 5000));
+    xs_rep_db_stats(pgh.q, &st);
     assert_int_equal(st.batches - st0.batches, 1);
     assert_int_equal(st.appended - st0.appended, 3);
     assert_int_equal(st.retries - st0.retries, 0);
 
-    LOAD_WAIT(l, xs_rep_db_load_evidence(T.q, 0, load_ev, load_done, &l));
+    LOAD_WAIT(l, xs_rep_db_load_evidence(pgh.q, 0, load_ev, load_done, &l));
     assert_int_equal(l.rc, XS_OK);
     assert_int_equal(l.nev, 3);
     /* Oldest first: the system item, alice's report, her new block. */
@@ -651,11 +460,11 @@ retract_keeps_order(void **state)
 
     /* Across batches: the retraction waits behind the append. */
     ev_user(&ev, sp, XS_EVK_BLOCK, b, "late");
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
-    xs_rep_db_flush_soon(T.q);
-    assert_int_equal(xs_rep_db_retract(T.q, sp, XS_EVK_BLOCK, b), XS_OK);
-    assert_true(run_until_drained(T.q, 5000));
-    assert_int_equal(count_of("SELECT count(*) FROM reputation_evidence"
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
+    xs_rep_db_flush_soon(pgh.q);
+    assert_int_equal(xs_rep_db_retract(pgh.q, sp, XS_EVK_BLOCK, b), XS_OK);
+    assert_true(run_until_drained(pgh.q, 5000));
+    assert_int_equal(pgh_count("SELECT count(*) FROM reputation_evidence"
         " WHERE subject = $1 AND kind = 'block' AND source_kind = 'user'",
         1, p), 1);              /* alice's "second" */
 }
@@ -668,41 +477,41 @@ pins_set_replace_clear_expire(void **state)
 
     (void)state;
     clean_tables();
-    assert_int_equal(xs_rep_db_pin_set(T.q, "x@y", 101, "r", 0, "op", now,
+    assert_int_equal(xs_rep_db_pin_set(pgh.q, "x@y", 101, "r", 0, "op", now,
         load_done, &l), XS_EINVAL);
-    assert_int_equal(xs_rep_db_pin_set(T.q, "", 1, "r", 0, "op", now,
+    assert_int_equal(xs_rep_db_pin_set(pgh.q, "", 1, "r", 0, "op", now,
         load_done, &l), XS_EINVAL);
-    assert_int_equal(xs_rep_db_pin_set(T.q, "x@y", 1, "r", -1, "op", now,
+    assert_int_equal(xs_rep_db_pin_set(pgh.q, "x@y", 1, "r", -1, "op", now,
         load_done, &l), XS_EINVAL);
-    assert_int_equal(xs_rep_db_pin_set(T.q, "x@y", 1, NULL, 0, "op", now,
+    assert_int_equal(xs_rep_db_pin_set(pgh.q, "x@y", 1, NULL, 0, "op", now,
         load_done, &l), XS_EINVAL);
-    assert_int_equal(xs_rep_db_pin_clear(T.q, "", load_done, &l), XS_EINVAL);
+    assert_int_equal(xs_rep_db_pin_clear(pgh.q, "", load_done, &l), XS_EINVAL);
 
-    LOAD_WAIT(l, xs_rep_db_pin_set(T.q, "bad@spam.test", -80,
+    LOAD_WAIT(l, xs_rep_db_pin_set(pgh.q, "bad@spam.test", -80,
         "caught \"spamming\", {badly}", 0, "admin_api", now - 100,
         load_done, &l));
     assert_int_equal(l.rc, XS_OK);
-    LOAD_WAIT(l, xs_rep_db_pin_set(T.q, "ok@x.test", 50, "vouched", now +
+    LOAD_WAIT(l, xs_rep_db_pin_set(pgh.q, "ok@x.test", 50, "vouched", now +
         3600, "xmppctl", now - 50, load_done, &l));
     assert_int_equal(l.rc, XS_OK);
-    LOAD_WAIT(l, xs_rep_db_pin_set(T.q, "old@x.test", -100, "", now - 10,
+    LOAD_WAIT(l, xs_rep_db_pin_set(pgh.q, "old@x.test", -100, "", now - 10,
         "xmppctl", now - 1000, load_done, &l));
     assert_int_equal(l.rc, XS_OK);
-    LOAD_WAIT(l, xs_rep_db_pin_set(T.q, "gone@x.test", 10, "r", 0,
+    LOAD_WAIT(l, xs_rep_db_pin_set(pgh.q, "gone@x.test", 10, "r", 0,
         "xmppctl", now, load_done, &l));
     assert_int_equal(l.rc, XS_OK);
     /* Replaced, not added. */
-    LOAD_WAIT(l, xs_rep_db_pin_set(T.q, "bad@spam.test", -90,
+    LOAD_WAIT(l, xs_rep_db_pin_set(pgh.q, "bad@spam.test", -90,
         "worse", now + 7200, "admin_api", now, load_done, &l));
     assert_int_equal(l.rc, XS_OK);
-    LOAD_WAIT(l, xs_rep_db_pin_clear(T.q, "gone@x.test", load_done, &l));
+    LOAD_WAIT(l, xs_rep_db_pin_clear(pgh.q, "gone@x.test", load_done, &l));
     assert_int_equal(l.rc, XS_OK);
-    LOAD_WAIT(l, xs_rep_db_pin_clear(T.q, "gone@x.test", load_done, &l));
+    LOAD_WAIT(l, xs_rep_db_pin_clear(pgh.q, "gone@x.test", load_done, &l));
     assert_int_equal(l.rc, XS_ENOTFOUND);
-    assert_int_equal(count_of("SELECT count(*) FROM reputation_pins", 0,
+    assert_int_equal(pgh_count("SELECT count(*) FROM reputation_pins", 0,
         NULL), 3);
 
-    LOAD_WAIT(l, xs_rep_db_load_pins(T.q, now, load_pin, load_done, &l));
+    LOAD_WAIT(l, xs_rep_db_load_pins(pgh.q, now, load_pin, load_done, &l));
     assert_int_equal(l.rc, XS_OK);
     assert_int_equal(l.npin, 2);
     assert_string_equal(l.pin[0].subject, "bad@spam.test");
@@ -717,12 +526,12 @@ pins_set_replace_clear_expire(void **state)
     assert_int_equal(l.pin[1].set_at, now - 50);
     load_fini(&l);
     /* The expired one was deleted by the load. */
-    assert_int_equal(count_of("SELECT count(*) FROM reputation_pins", 0,
+    assert_int_equal(pgh_count("SELECT count(*) FROM reputation_pins", 0,
         NULL), 2);
     /* A pin that never expires reads back as 0. */
-    LOAD_WAIT(l, xs_rep_db_pin_set(T.q, "ok@x.test", 0, "r", 0, "op", now,
+    LOAD_WAIT(l, xs_rep_db_pin_set(pgh.q, "ok@x.test", 0, "r", 0, "op", now,
         load_done, &l));
-    LOAD_WAIT(l, xs_rep_db_load_pins(T.q, now + 3 * 86400, load_pin,
+    LOAD_WAIT(l, xs_rep_db_load_pins(pgh.q, now + 3 * 86400, load_pin,
         load_done, &l));
     assert_int_equal(l.rc, XS_OK);
     assert_int_equal(l.npin, 1);
@@ -745,7 +554,7 @@ load_accounts_with_activity(void **state)
     struct load l;
 
     (void)state;
-    script_wait(
+    pgh_script(
         SQL_ADD_ACCOUNTS("(VALUES ('alice', 'a.test', 1600000000),"
             " ('bob', 'a.test', 1600000100), ('carol', 'a.test', 1600000200),"
             " ('dave', 'b.test', 1600000300), ('eve', 'c.test', 1600000400))"
@@ -764,9 +573,9 @@ load_accounts_with_activity(void **state)
         " ('a.test', 'bob', 'alice@a.test', 'both'),"
         " ('c.test', 'eve', 'alice@a.test', 'both')");
 
-    assert_int_equal(xs_rep_db_load_accounts(T.q, hosts, 0, load_acc,
+    assert_int_equal(xs_rep_db_load_accounts(pgh.q, hosts, 0, load_acc,
         load_done, &l), XS_EINVAL);
-    LOAD_WAIT(l, xs_rep_db_load_accounts(T.q, hosts, 2, load_acc, load_done,
+    LOAD_WAIT(l, xs_rep_db_load_accounts(pgh.q, hosts, 2, load_acc, load_done,
         &l));
     assert_int_equal(l.rc, XS_OK);
     assert_int_equal(l.nacc, 4);
@@ -786,7 +595,7 @@ load_accounts_with_activity(void **state)
     assert_int_equal(l.acc[3].counts[XS_ACT_MSGS_TO_STRANGERS], 9000000000u);
     load_fini(&l);
 
-    LOAD_WAIT(l, xs_rep_db_load_account(T.q, "alice", "a.test", load_acc,
+    LOAD_WAIT(l, xs_rep_db_load_account(pgh.q, "alice", "a.test", load_acc,
         load_done, &l));
     assert_int_equal(l.rc, XS_OK);
     assert_int_equal(l.nacc, 1);
@@ -794,7 +603,7 @@ load_accounts_with_activity(void **state)
     assert_int_equal(l.acc[0].mutual, 2);
     assert_int_equal(l.acc[0].counts[XS_ACT_SUBS_RECEIVED], 8);
     load_fini(&l);
-    LOAD_WAIT(l, xs_rep_db_load_account(T.q, "eve", "a.test", load_acc,
+    LOAD_WAIT(l, xs_rep_db_load_account(pgh.q, "eve", "a.test", load_acc,
         load_done, &l));
     assert_int_equal(l.rc, XS_ENOTFOUND);
     assert_int_equal(l.nacc, 0);
@@ -811,9 +620,9 @@ load_accounts_pages(void **state)
     bool *seen;
 
     (void)state;
-    script_wait(SQL_ADD_ACCOUNTS("(SELECT 'u' || g AS u, 'many.test' AS h,"
+    pgh_script(SQL_ADD_ACCOUNTS("(SELECT 'u' || g AS u, 'many.test' AS h,"
         " 1600000000 + g AS t FROM generate_series(1, 10057) g) v"));
-    LOAD_WAIT(l, xs_rep_db_load_accounts(T.q, hosts, 1, load_acc, load_done,
+    LOAD_WAIT(l, xs_rep_db_load_accounts(pgh.q, hosts, 1, load_acc, load_done,
         &l));
     assert_int_equal(l.rc, XS_OK);
     assert_int_equal(l.nacc, n);
@@ -841,25 +650,25 @@ refused_item_is_isolated(void **state)
 
     (void)state;
     clean_tables();
-    script_wait("ALTER TABLE reputation_evidence ADD CONSTRAINT t_poison"
+    pgh_script("ALTER TABLE reputation_evidence ADD CONSTRAINT t_poison"
         " CHECK (subject <> 'poison@x.test')");
-    xs_rep_db_stats(T.q, &st0);
+    xs_rep_db_stats(pgh.q, &st0);
     for (int i = 0; i < 300; i++) {
         if (i == 217)
             snprintf(subj, sizeof(subj), "poison@x.test");
         else
             snprintf(subj, sizeof(subj), "u%d@x", i);
         ev_user(&ev, subj, XS_EVK_BLOCK, "a@x.test", NULL);
-        assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
+        assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
     }
-    xs_rep_db_flush_soon(T.q);
-    assert_true(run_until_drained(T.q, 20000));
-    xs_rep_db_stats(T.q, &st);
+    xs_rep_db_flush_soon(pgh.q);
+    assert_true(run_until_drained(pgh.q, 20000));
+    xs_rep_db_stats(pgh.q, &st);
     assert_int_equal(st.discarded - st0.discarded, 1);
     assert_int_equal(st.appended - st0.appended, 299);
-    assert_int_equal(count_of("SELECT count(*) FROM reputation_evidence", 0,
+    assert_int_equal(pgh_count("SELECT count(*) FROM reputation_evidence", 0,
         NULL), 299);
-    script_wait("ALTER TABLE reputation_evidence DROP CONSTRAINT t_poison");
+    pgh_script("ALTER TABLE reputation_evidence DROP CONSTRAINT t_poison");
 }
 
 static void
@@ -873,13 +682,13 @@ prune_deletes_old_evidence(void **state)
     for (int i = 0; i < 100; i++) {
         ev_user(&ev, "s@x.test", XS_EVK_CONVERSED, "a@x.test", NULL);
         ev.at = BASE_AT + i;
-        assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
+        assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
     }
-    xs_rep_db_flush_soon(T.q);
-    assert_true(run_until_drained(T.q, 5000));
-    LOAD_WAIT(l, xs_rep_db_prune(T.q, BASE_AT + 60, load_done, &l));
+    xs_rep_db_flush_soon(pgh.q);
+    assert_true(run_until_drained(pgh.q, 5000));
+    LOAD_WAIT(l, xs_rep_db_prune(pgh.q, BASE_AT + 60, load_done, &l));
     assert_int_equal(l.rc, XS_OK);
-    assert_int_equal(count_of("SELECT count(*) FROM reputation_evidence", 0,
+    assert_int_equal(pgh_count("SELECT count(*) FROM reputation_evidence", 0,
         NULL), 40);
 }
 
@@ -899,15 +708,15 @@ queue_survives_restart(void **state)
 
     (void)state;
     clean_tables();
-    xs_rep_db_stats(T.q, &st0);
-    pgq_set_timeouts(T.q, 500, 0);
-    assert_int_equal(sh(PG_SH " stop", ""), 0);
+    xs_rep_db_stats(pgh.q, &st0);
+    pgq_set_timeouts(pgh.q, 500, 0);
+    assert_int_equal(pgh_cluster_stop(), XS_OK);
     for (size_t i = 0; i < 3000; i++) {
         gen_item(i, &g, &ev);
-        assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
+        assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
     }
-    run_for(2500);
-    xs_rep_db_stats(T.q, &st);
+    pgh_run_for(2500);
+    xs_rep_db_stats(pgh.q, &st);
     assert_true(st.retries - st0.retries >= 1);
     assert_int_equal(st.queued, 3000);
     assert_int_equal(st.appended, st0.appended);
@@ -915,25 +724,25 @@ queue_survives_restart(void **state)
     /* Fill it: the bound holds, the rest is refused and counted. */
     for (size_t i = 3000; i < XS_REP_DB_QUEUE_MAX; i++) {
         gen_item(i, &g, &ev);
-        assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
+        assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
     }
     gen_item(0, &g, &ev);
-    assert_int_equal(xs_rep_db_append(T.q, &ev), XS_ELIMIT);
-    assert_int_equal(xs_rep_db_retract(T.q, "a@x", XS_EVK_BLOCK, "b@x"),
+    assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_ELIMIT);
+    assert_int_equal(xs_rep_db_retract(pgh.q, "a@x", XS_EVK_BLOCK, "b@x"),
         XS_ELIMIT);
-    xs_rep_db_stats(T.q, &st);
+    xs_rep_db_stats(pgh.q, &st);
     assert_int_equal(st.queued, XS_REP_DB_QUEUE_MAX);
     assert_int_equal(st.dropped - st0.dropped, 2);
 
-    assert_int_equal(sh(PG_SH " start", "--fast"), 0);
+    assert_int_equal(pgh_cluster_start(), XS_OK);
     t0 = xs_now_ms();
-    pgq_set_timeouts(T.q, PGQ_WAIT_TIMEOUT_MS, 0);
-    assert_true(run_until_drained(T.q, 120000));
-    xs_rep_db_stats(T.q, &st);
+    pgq_set_timeouts(pgh.q, PGQ_WAIT_TIMEOUT_MS, 0);
+    assert_true(run_until_drained(pgh.q, 120000));
+    xs_rep_db_stats(pgh.q, &st);
     assert_int_equal(st.appended - st0.appended, XS_REP_DB_QUEUE_MAX);
     /* The closed pools of survives_close_and_free may commit their last
      * batch late (the server finishes what it got): not ours. */
-    stored = count_of("SELECT count(*) FROM reputation_evidence"
+    stored = pgh_count("SELECT count(*) FROM reputation_evidence"
         " WHERE subject <> 'closed@x.test'", 0, NULL);
     assert_int_equal(stored, XS_REP_DB_QUEUE_MAX);
     printf("# restart: %d queued items delivered %.1f s after the cluster "
@@ -950,7 +759,7 @@ append_throughput(void **state)
     struct xs_rep_db_stats st0, st;
     struct xs_evidence ev;
     struct gen g;
-    struct qres r;
+    struct pgh_res r;
     char w[24];
     const char *p[4];
     uint64_t t0, ms_batched, ms_single;
@@ -958,15 +767,15 @@ append_throughput(void **state)
 
     (void)state;
     clean_tables();
-    xs_rep_db_stats(T.q, &st0);
+    xs_rep_db_stats(pgh.q, &st0);
     t0 = xs_now_ms();
     for (size_t i = 0; i < n; i++) {
         gen_item(i, &g, &ev);
-        assert_int_equal(xs_rep_db_append(T.q, &ev), XS_OK);
+        assert_int_equal(xs_rep_db_append(pgh.q, &ev), XS_OK);
     }
-    assert_true(run_until_drained(T.q, 120000));
+    assert_true(run_until_drained(pgh.q, 120000));
     ms_batched = xs_now_ms() - t0;
-    xs_rep_db_stats(T.q, &st);
+    xs_rep_db_stats(pgh.q, &st);
     assert_int_equal(st.appended - st0.appended, n);
 
     /* One INSERT and one commit per item, one after the other. */
@@ -978,7 +787,7 @@ append_throughput(void **state)
         p[1] = w;
         p[2] = ev.source;
         p[3] = ev.note;
-        query_wait("INSERT INTO reputation_evidence (subject, kind, weight,"
+        pgh_query("INSERT INTO reputation_evidence (subject, kind, weight,"
             " source_kind, source, note, created_at) VALUES ($1, 'block',"
             " $2::float8, 'user', $3, $4, now())", 4, p, &r);
     }
@@ -1003,8 +812,8 @@ survives_close_and_free(void **state)
 
     (void)state;
     for (int round = 0; round < 2; round++) {
-        assert_int_equal(pgq_new(T.base, T.conninfo, 1, 8, &q), XS_OK);
-        assert_true(run_until_ready(q, 5000));
+        assert_int_equal(pgq_new(pgh.base, pgh.conninfo, 1, 8, &q), XS_OK);
+        assert_true(pgh_run_until_ready(q, 5000));
         for (int i = 0; i < 50; i++) {
             ev_user(&ev, "closed@x.test", XS_EVK_BLOCK, "a@x.test", "n");
             assert_int_equal(xs_rep_db_append(q, &ev), XS_OK);
@@ -1026,7 +835,7 @@ survives_close_and_free(void **state)
             /* Refused from now on. */
             assert_int_equal(xs_rep_db_pin_clear(q, "p@x", load_done, &l2),
                 XS_EIO);
-            run_for(700);       /* the retry timer finds the pool closed */
+            pgh_run_for(700);       /* the retry timer finds the pool closed */
             ev_user(&ev, "closed@x.test", XS_EVK_BLOCK, "a@x.test", NULL);
             assert_int_equal(xs_rep_db_append(q, &ev), XS_EIO);
             xs_rep_db_stats(q, &st);
@@ -1059,5 +868,5 @@ main(void)
     };
 
     return cmocka_run_group_tests_name("db_reputation", tests, group_setup,
-        group_teardown);
+        pgh_group_teardown);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/support/fake_server.h"
 #include "xmppd/c2s/session.h"
 #include "xmppd/core/conf.h"
 #include "xmppd/core/hooks.h"
@@ -30,26 +31,6 @@
 
 #define OBSERVERS_MAX 8     /* what each source allows */
 
-/* What main.c provides in the daemon. */
-static struct xs_server fake_server;
-
-struct xs_server *
-xs_server(void)
-{
-    return &fake_server;
-}
-
-void
-xs_startup_hold(void)
-{
-}
-
-void
-xs_startup_release(bool is_ok)
-{
-    (void)is_ok;
-}
-
 extern const struct xs_module xs_mod_activity;
 
 static const struct xs_module test_mod = { .name = "test_observers" };
@@ -60,10 +41,10 @@ setup(void **state)
     char *err = NULL;
 
     (void)state;
-    fake_server.base = event_base_new();
-    assert_non_null(fake_server.base);
+    xs_server()->base = event_base_new();
+    assert_non_null(xs_server()->base);
     if (xs_conf_load_string("hosts: [example.org]\n", "x.yml",
-            &fake_server.conf, &err) != XS_OK)
+            &xs_server()->conf, &err) != XS_OK)
         fail_msg("conf: %s", err);
     return 0;
 }
@@ -74,10 +55,10 @@ teardown(void **state)
     (void)state;
     xs_event_remove_owner(&test_mod);
     xs_stream_reap_all();
-    xs_conf_free(fake_server.conf);
-    fake_server.conf = NULL;
-    event_base_free(fake_server.base);
-    fake_server.base = NULL;
+    xs_conf_free(xs_server()->conf);
+    xs_server()->conf = NULL;
+    event_base_free(xs_server()->base);
+    xs_server()->base = NULL;
     return 0;
 }
 
@@ -234,7 +215,7 @@ activity_observers_see_counts_and_days(void **state)
 
     (void)state;
     assert_int_equal(bound->ev, XS_EV_SESSION_BOUND);
-    assert_int_equal(xs_mod_activity.init(fake_server.conf, &mod_state),
+    assert_int_equal(xs_mod_activity.init(xs_server()->conf, &mod_state),
         XS_OK);
     assert_int_equal(xs_jid_new("alice@example.org/phone", &s.jid), XS_OK);
     assert_int_equal(xs_jid_new("bob@example.org", &bob), XS_OK);
@@ -392,8 +373,8 @@ loop_for(int ms)
 {
     struct timeval tv = { .tv_sec = 0, .tv_usec = ms * 1000 };
 
-    event_base_loopexit(fake_server.base, &tv);
-    event_base_dispatch(fake_server.base);
+    event_base_loopexit(xs_server()->base, &tv);
+    event_base_dispatch(xs_server()->base);
 }
 
 struct ev_seen {

@@ -20,68 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "db/accounts.h"
 #include "db/migrate.h"
 #include "db/pgq.h"
-
-#define PG_SH "deploy/pg.sh"
-
-static struct {
-    char               dir[64];
-    char               conninfo[160];
-    struct event_base *base;
-    struct pgq        *q;       /* pool of 2 */
-} T;
+#include "tests/unit/support/pg_harness.h"
 
 /* ---- helpers ---- */
-
-static void
-tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what, (void)arg;
-}
-
-/* Run the loop until *count reaches want or ms pass. */
-static bool
-run_until(const int *count, int want, uint64_t ms)
-{
-    struct event *ev = event_new(T.base, -1, EV_PERSIST, tick, NULL);
-    struct timeval tv = { 0, 10 * 1000 };
-    uint64_t deadline = xs_now_ms() + ms;
-
-    event_add(ev, &tv);
-    while (*count < want && xs_now_ms() < deadline)
-        event_base_loop(T.base, EVLOOP_ONCE);
-    event_free(ev);
-    return *count >= want;
-}
-
-static bool
-run_until_ready(struct pgq *q, uint64_t ms)
-{
-    uint64_t deadline = xs_now_ms() + ms;
-
-    while (!pgq_is_ready(q) && xs_now_ms() < deadline) {
-        int never = 0;
-
-        run_until(&never, 1, 20);
-    }
-    return pgq_is_ready(q);
-}
-
-/* "CMD DIR [TAIL]" through the shell: DIR is ours, from mkdtemp. */
-static int
-sh(const char *cmd, const char *tail)
-{
-    char line[256];
-    int n = snprintf(line, sizeof(line), "%s %s %s", cmd, T.dir, tail);
-
-    if (n < 0 || (size_t)n >= sizeof(line))
-        return -1;
-    return system(line);
-}
 
 /* One query's outcome, copied out of the result during the callback. */
 struct qres {
@@ -132,7 +77,7 @@ query_wait(struct pgq *q, const char *sql, int n, const char *const *p,
     assert_int_equal(pgq_query(q, sql, n, p, qres_cb, r), XS_OK);
     r->returned = true;
     assert_int_equal(r->calls, 0);
-    assert_true(run_until(&done, 1, 5000));
+    assert_true(pgh_run_until(&done, 1, 5000));
     assert_false(r->early);
     assert_int_equal(r->calls, 1);
 }
@@ -146,7 +91,7 @@ script_wait(struct pgq *q, const char *sql, struct qres *r)
     r->counter = &done;
     assert_int_equal(pgq_script(q, sql, qres_cb, r), XS_OK);
     r->returned = true;
-    assert_true(run_until(&done, 1, 5000));
+    assert_true(pgh_run_until(&done, 1, 5000));
     assert_false(r->early);
     assert_int_equal(r->calls, 1);
 }
@@ -156,47 +101,10 @@ script_wait(struct pgq *q, const char *sql, struct qres *r)
 static int
 group_setup(void **state)
 {
-    int n;
-
     (void)state;
-    if (access(PG_SH, X_OK) != 0) {
-        fprintf(stderr, "test_pgq: run from the repository root (%s)\n",
-            PG_SH);
-        return -1;
-    }
     if (sodium_init() < 0)
         return -1;
-    snprintf(T.dir, sizeof(T.dir), "/tmp/xs-pgq-XXXXXX");
-    if (mkdtemp(T.dir) == NULL)
-        return -1;
-    if (sh(PG_SH " start", "--fast") != 0) {
-        fprintf(stderr, "test_pgq: %s start failed\n", PG_SH);
-        return -1;
-    }
-    n = snprintf(T.conninfo, sizeof(T.conninfo),
-        "host=%s dbname=xmppd user=xmppd", T.dir);
-    if (n < 0 || (size_t)n >= sizeof(T.conninfo))
-        return -1;
-    T.base = event_base_new();
-    if (T.base == NULL)
-        return -1;
-    if (pgq_new(T.base, T.conninfo, 2, 64, &T.q) != XS_OK)
-        return -1;
-    return run_until_ready(T.q, 10000) ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-    (void)state;
-    pgq_free(T.q);
-    if (T.base != NULL)
-        event_base_free(T.base);
-    if (T.dir[0] != '\0') {
-        sh(PG_SH " stop", "");
-        sh("rm -rf", "");
-    }
-    return 0;
+    return pgh_setup() == XS_OK ? 0 : -1;
 }
 
 /* ---- pgq ---- */
@@ -209,8 +117,9 @@ pgq_params_round_trip(void **state)
     struct qres r;
 
     (void)state;
-    query_wait(T.q, "SELECT $1::text, $2::text IS NULL, $3::int + 1, $2::text",
-        3, p, &r);
+    query_wait(pgh.q,
+        "SELECT $1::text, $2::text IS NULL, $3::int + 1, $2::text", 3, p,
+        &r);
     assert_int_equal(r.rc, XS_OK);
     assert_true(r.has_res);
     assert_int_equal(r.ntuples, 1);
@@ -226,13 +135,13 @@ pgq_rejects_bad_arguments(void **state)
     const char *p[] = { "x" };
 
     (void)state;
-    assert_int_equal(pgq_query(T.q, "SELECT 1", -1, NULL, qres_cb, NULL),
+    assert_int_equal(pgq_query(pgh.q, "SELECT 1", -1, NULL, qres_cb, NULL),
         XS_EINVAL);
-    assert_int_equal(pgq_query(T.q, "SELECT 1", PGQ_MAX_PARAMS + 1, p,
+    assert_int_equal(pgq_query(pgh.q, "SELECT 1", PGQ_MAX_PARAMS + 1, p,
         qres_cb, NULL), XS_EINVAL);
-    assert_int_equal(pgq_query(T.q, "SELECT 1", 0, NULL, NULL, NULL),
+    assert_int_equal(pgq_query(pgh.q, "SELECT 1", 0, NULL, NULL, NULL),
         XS_EINVAL);
-    assert_int_equal(pgq_query(T.q, "SELECT $1", 1, NULL, qres_cb, NULL),
+    assert_int_equal(pgq_query(pgh.q, "SELECT $1", 1, NULL, qres_cb, NULL),
         XS_EINVAL);
 }
 
@@ -242,12 +151,12 @@ pgq_sql_error(void **state)
     struct qres r;
 
     (void)state;
-    query_wait(T.q, "SELECT * FROM no_such_table_xyz", 0, NULL, &r);
+    query_wait(pgh.q, "SELECT * FROM no_such_table_xyz", 0, NULL, &r);
     assert_int_equal(r.rc, XS_EIO);
     assert_true(r.has_res);
     assert_string_equal(r.sqlstate, "42P01");
     /* The pool still works afterwards. */
-    query_wait(T.q, "SELECT 1", 0, NULL, &r);
+    query_wait(pgh.q, "SELECT 1", 0, NULL, &r);
     assert_int_equal(r.rc, XS_OK);
     assert_string_equal(r.val[0], "1");
 }
@@ -258,13 +167,13 @@ pgq_script_is_all_or_nothing(void **state)
     struct qres r;
 
     (void)state;
-    script_wait(T.q, "CREATE TABLE t_script (a int); SELECT 1/0", &r);
+    script_wait(pgh.q, "CREATE TABLE t_script (a int); SELECT 1/0", &r);
     assert_int_equal(r.rc, XS_EIO);
     assert_string_equal(r.sqlstate, "22012");
-    query_wait(T.q, "SELECT to_regclass('t_script') IS NULL", 0, NULL, &r);
+    query_wait(pgh.q, "SELECT to_regclass('t_script') IS NULL", 0, NULL, &r);
     assert_string_equal(r.val[0], "t");
     /* The last statement's result comes back. */
-    script_wait(T.q, "SELECT 1; SELECT 2, 3", &r);
+    script_wait(pgh.q, "SELECT 1; SELECT 2, 3", &r);
     assert_int_equal(r.rc, XS_OK);
     assert_string_equal(r.val[0], "2");
     assert_string_equal(r.val[1], "3");
@@ -276,11 +185,11 @@ pgq_rolls_back_a_transaction_left_open(void **state)
     struct qres r;
 
     (void)state;
-    script_wait(T.q, "BEGIN; CREATE TABLE t_open (a int)", &r);
+    script_wait(pgh.q, "BEGIN; CREATE TABLE t_open (a int)", &r);
     assert_int_equal(r.rc, XS_OK);
     /* Whatever connection answers, it must not see the table. */
     for (int i = 0; i < 4; i++) {
-        query_wait(T.q, "SELECT to_regclass('t_open') IS NULL, "
+        query_wait(pgh.q, "SELECT to_regclass('t_open') IS NULL, "
             "pg_current_xact_id_if_assigned() IS NULL", 0, NULL, &r);
         assert_int_equal(r.rc, XS_OK);
         assert_string_equal(r.val[0], "t");
@@ -295,12 +204,12 @@ pgq_unique_violation_is_eexist(void **state)
     struct qres r;
 
     (void)state;
-    script_wait(T.q, "DROP TABLE IF EXISTS t_uniq;"
+    script_wait(pgh.q, "DROP TABLE IF EXISTS t_uniq;"
         " CREATE TABLE t_uniq (k text PRIMARY KEY)", &r);
     assert_int_equal(r.rc, XS_OK);
-    query_wait(T.q, "INSERT INTO t_uniq (k) VALUES ($1)", 1, p, &r);
+    query_wait(pgh.q, "INSERT INTO t_uniq (k) VALUES ($1)", 1, p, &r);
     assert_int_equal(r.rc, XS_OK);
-    query_wait(T.q, "INSERT INTO t_uniq (k) VALUES ($1)", 1, p, &r);
+    query_wait(pgh.q, "INSERT INTO t_uniq (k) VALUES ($1)", 1, p, &r);
     assert_int_equal(r.rc, XS_EEXIST);
     assert_true(r.has_res);
     assert_string_equal(r.sqlstate, "23505");
@@ -315,8 +224,8 @@ pgq_queue_limit(void **state)
     int done = 0;
 
     (void)state;
-    assert_int_equal(pgq_new(T.base, T.conninfo, 1, 2, &q), XS_OK);
-    assert_true(run_until_ready(q, 5000));
+    assert_int_equal(pgq_new(pgh.base, pgh.conninfo, 1, 2, &q), XS_OK);
+    assert_true(pgh_run_until_ready(q, 5000));
     memset(r, 0, sizeof(r));
     for (int i = 0; i < 3; i++) {
         r[i].counter = &done;
@@ -332,7 +241,7 @@ pgq_queue_limit(void **state)
     assert_int_equal(st.waiting, 2);
     assert_int_equal(st.in_flight, 1);
     assert_int_equal(st.rejected, 1);
-    assert_true(run_until(&done, 3, 5000));
+    assert_true(pgh_run_until(&done, 3, 5000));
     for (int i = 0; i < 3; i++) {
         assert_false(r[i].early);
         assert_int_equal(r[i].calls, 1);
@@ -355,7 +264,7 @@ pgq_fails_waiting_requests_when_no_server(void **state)
     uint64_t t0;
 
     (void)state;
-    assert_int_equal(pgq_new(T.base, "host=/nonexistent/xs-pgq dbname=x",
+    assert_int_equal(pgq_new(pgh.base, "host=/nonexistent/xs-pgq dbname=x",
         1, 4, &q), XS_OK);
     pgq_set_timeouts(q, 300, 0);
     memset(&r, 0, sizeof(r));
@@ -363,7 +272,7 @@ pgq_fails_waiting_requests_when_no_server(void **state)
     t0 = xs_now_ms();
     assert_int_equal(pgq_query(q, "SELECT 1", 0, NULL, qres_cb, &r), XS_OK);
     r.returned = true;
-    assert_true(run_until(&done, 1, 3000));
+    assert_true(pgh_run_until(&done, 1, 3000));
     assert_false(r.early);
     assert_int_equal(r.rc, XS_EIO);
     assert_false(r.has_res);
@@ -378,7 +287,7 @@ pgq_bad_conninfo(void **state)
     struct pgq *q = (struct pgq *)1;
 
     (void)state;
-    assert_int_equal(pgq_new(T.base, "nonsense_key=1", 1, 4, &q), XS_EINVAL);
+    assert_int_equal(pgq_new(pgh.base, "nonsense_key=1", 1, 4, &q), XS_EINVAL);
     assert_null(q);
     pgq_free(NULL);
 }
@@ -411,10 +320,10 @@ migrate_wait(struct mres *m, int n)
     memset(m, 0, sizeof(*m) * (size_t)n);
     for (int i = 0; i < n; i++) {
         m[i].counter = &done;
-        assert_int_equal(pgq_migrate(T.q, mres_cb, &m[i]), XS_OK);
+        assert_int_equal(pgq_migrate(pgh.q, mres_cb, &m[i]), XS_OK);
         assert_int_equal(m[i].calls, 0);
     }
-    assert_true(run_until(&done, n, 10000));
+    assert_true(pgh_run_until(&done, n, 10000));
 }
 
 static void
@@ -441,13 +350,13 @@ migrate_applies_once(void **state)
     migrate_wait(m, 1);
     assert_int_equal(m[0].rc, XS_OK);
     assert_int_equal(m[0].version, latest);
-    query_wait(T.q, "SELECT count(*), max(version) FROM schema_migrations",
+    query_wait(pgh.q, "SELECT count(*), max(version) FROM schema_migrations",
         0, NULL, &r);
     assert_string_equal(r.val[0], want);
 
     /* From scratch, two at once (both connections): both succeed, once.
      * Every migration's tables go, whatever depends on what. */
-    script_wait(T.q, "DROP SCHEMA public CASCADE; CREATE SCHEMA public", &r);
+    script_wait(pgh.q, "DROP SCHEMA public CASCADE; CREATE SCHEMA public", &r);
     assert_int_equal(r.rc, XS_OK);
     migrate_wait(m, 2);
     for (int i = 0; i < 2; i++) {
@@ -455,9 +364,9 @@ migrate_applies_once(void **state)
         assert_int_equal(m[i].rc, XS_OK);
         assert_int_equal(m[i].version, latest);
     }
-    query_wait(T.q, "SELECT count(*) FROM schema_migrations", 0, NULL, &r);
+    query_wait(pgh.q, "SELECT count(*) FROM schema_migrations", 0, NULL, &r);
     assert_string_equal(r.val[0], want);
-    query_wait(T.q, "SELECT to_regclass('accounts') IS NOT NULL", 0, NULL,
+    query_wait(pgh.q, "SELECT to_regclass('accounts') IS NOT NULL", 0, NULL,
         &r);
     assert_string_equal(r.val[0], "t");
 }
@@ -471,7 +380,6 @@ struct ares {
     bool                    has_creds;
     size_t                  n;
     char                    names[8][32];
-    int                     done;
 };
 
 static void
@@ -481,7 +389,6 @@ ares_done(xs_rc rc, void *udata)
 
     a->calls++;
     a->rc = rc;
-    a->done++;
 }
 
 static void
@@ -494,7 +401,6 @@ ares_creds(xs_rc rc, const struct xs_account_creds *c, void *udata)
     a->has_creds = c != NULL;
     if (c != NULL)
         a->creds = *c;
-    a->done++;
 }
 
 static void
@@ -507,7 +413,6 @@ ares_list(xs_rc rc, char **names, size_t n, void *udata)
     a->n = n;
     for (size_t i = 0; i < n && i < 8; i++)
         snprintf(a->names[i], sizeof(a->names[i]), "%s", names[i]);
-    a->done++;
 }
 
 static void
@@ -518,14 +423,7 @@ fake_creds(struct xs_account_creds *c)
     c->sha256_iter = 8192;
 }
 
-#define A_WAIT(a, call)                                                 \
-    do {                                                                \
-        memset(&(a), 0, sizeof(a));                                     \
-        assert_int_equal((call), XS_OK);                                \
-        assert_int_equal((a).calls, 0);                                 \
-        assert_true(run_until(&(a).done, 1, 5000));                     \
-        assert_int_equal((a).calls, 1);                                 \
-    } while (0)
+#define A_WAIT(a, call) PGH_CALL_WAIT(a, call, 5000)
 
 static void
 accounts_lifecycle(void **state)
@@ -539,75 +437,75 @@ accounts_lifecycle(void **state)
     fake_creds(&c1);
     fake_creds(&c2);
     for (size_t i = 0; i < 3; i++) {
-        A_WAIT(a, xs_accounts_create(T.q, order[i], host, &c1, ares_done,
+        A_WAIT(a, xs_accounts_create(pgh.q, order[i], host, &c1, ares_done,
             &a));
         assert_int_equal(a.rc, XS_OK);
     }
-    A_WAIT(a, xs_accounts_create(T.q, "alice", host, &c2, ares_done, &a));
+    A_WAIT(a, xs_accounts_create(pgh.q, "alice", host, &c2, ares_done, &a));
     assert_int_equal(a.rc, XS_EEXIST);
     /* Same name on another host is another account. */
-    A_WAIT(a, xs_accounts_create(T.q, "alice", "other.test", &c2, ares_done,
+    A_WAIT(a, xs_accounts_create(pgh.q, "alice", "other.test", &c2, ares_done,
         &a));
     assert_int_equal(a.rc, XS_OK);
 
-    A_WAIT(a, xs_accounts_get_creds(T.q, "alice", host, ares_creds, &a));
+    A_WAIT(a, xs_accounts_get_creds(pgh.q, "alice", host, ares_creds, &a));
     assert_int_equal(a.rc, XS_OK);
     assert_true(a.has_creds);
     assert_memory_equal(&a.creds, &c1, sizeof(c1));
-    A_WAIT(a, xs_accounts_get_creds(T.q, "nobody", host, ares_creds, &a));
+    A_WAIT(a, xs_accounts_get_creds(pgh.q, "nobody", host, ares_creds, &a));
     assert_int_equal(a.rc, XS_ENOTFOUND);
     assert_false(a.has_creds);
 
-    A_WAIT(a, xs_accounts_set_creds(T.q, "alice", host, &c2, ares_done, &a));
+    A_WAIT(a, xs_accounts_set_creds(pgh.q, "alice", host, &c2, ares_done, &a));
     assert_int_equal(a.rc, XS_OK);
-    A_WAIT(a, xs_accounts_get_creds(T.q, "alice", host, ares_creds, &a));
+    A_WAIT(a, xs_accounts_get_creds(pgh.q, "alice", host, ares_creds, &a));
     assert_memory_equal(&a.creds, &c2, sizeof(c2));
-    A_WAIT(a, xs_accounts_set_creds(T.q, "nobody", host, &c2, ares_done,
+    A_WAIT(a, xs_accounts_set_creds(pgh.q, "nobody", host, &c2, ares_done,
         &a));
     assert_int_equal(a.rc, XS_ENOTFOUND);
 
     /* A SHA-256-only account (an import): the SHA-1 half comes back 0. */
     fake_creds(&c3);
     c3.sha1_iter = 0;
-    A_WAIT(a, xs_accounts_create(T.q, "dave", host, &c3, ares_done, &a));
+    A_WAIT(a, xs_accounts_create(pgh.q, "dave", host, &c3, ares_done, &a));
     assert_int_equal(a.rc, XS_OK);
-    A_WAIT(a, xs_accounts_get_creds(T.q, "dave", host, ares_creds, &a));
+    A_WAIT(a, xs_accounts_get_creds(pgh.q, "dave", host, ares_creds, &a));
     assert_int_equal(a.rc, XS_OK);
     assert_int_equal(a.creds.sha1_iter, 0);
     assert_int_equal(a.creds.sha256_iter, 8192);
     assert_memory_equal(a.creds.sha256_stored, c3.sha256_stored, 32);
 
-    A_WAIT(a, xs_accounts_list(T.q, host, ares_list, &a));
+    A_WAIT(a, xs_accounts_list(pgh.q, host, ares_list, &a));
     assert_int_equal(a.rc, XS_OK);
     assert_int_equal(a.n, 4);
     assert_string_equal(a.names[0], "alice");
     assert_string_equal(a.names[1], "bob");
     assert_string_equal(a.names[2], "carol");
     assert_string_equal(a.names[3], "dave");
-    A_WAIT(a, xs_accounts_list(T.q, "empty.test", ares_list, &a));
+    A_WAIT(a, xs_accounts_list(pgh.q, "empty.test", ares_list, &a));
     assert_int_equal(a.rc, XS_OK);
     assert_int_equal(a.n, 0);
 
-    A_WAIT(a, xs_accounts_touch_login(T.q, "alice", host, ares_done, &a));
+    A_WAIT(a, xs_accounts_touch_login(pgh.q, "alice", host, ares_done, &a));
     assert_int_equal(a.rc, XS_OK);
-    A_WAIT(a, xs_accounts_touch_login(T.q, "nobody", host, ares_done, &a));
+    A_WAIT(a, xs_accounts_touch_login(pgh.q, "nobody", host, ares_done, &a));
     assert_int_equal(a.rc, XS_ENOTFOUND);
 
-    A_WAIT(a, xs_accounts_delete(T.q, "bob", host, ares_done, &a));
+    A_WAIT(a, xs_accounts_delete(pgh.q, "bob", host, ares_done, &a));
     assert_int_equal(a.rc, XS_OK);
-    A_WAIT(a, xs_accounts_delete(T.q, "bob", host, ares_done, &a));
+    A_WAIT(a, xs_accounts_delete(pgh.q, "bob", host, ares_done, &a));
     assert_int_equal(a.rc, XS_ENOTFOUND);
-    A_WAIT(a, xs_accounts_list(T.q, host, ares_list, &a));
+    A_WAIT(a, xs_accounts_list(pgh.q, host, ares_list, &a));
     assert_int_equal(a.n, 3);
     assert_string_equal(a.names[1], "carol");
 
     /* Refused at once, no callback. */
     c3.sha256_iter = 0;
-    assert_int_equal(xs_accounts_create(T.q, "erin", host, &c3, ares_done,
+    assert_int_equal(xs_accounts_create(pgh.q, "erin", host, &c3, ares_done,
         &a), XS_EINVAL);
-    assert_int_equal(xs_accounts_create(T.q, "", host, &c1, ares_done, &a),
+    assert_int_equal(xs_accounts_create(pgh.q, "", host, &c1, ares_done, &a),
         XS_EINVAL);
-    assert_int_equal(xs_accounts_get_creds(T.q, "alice", NULL, ares_creds,
+    assert_int_equal(xs_accounts_get_creds(pgh.q, "alice", NULL, ares_creds,
         &a), XS_EINVAL);
 }
 
@@ -619,8 +517,9 @@ pool_of_one(size_t max_waiting)
 {
     struct pgq *q;
 
-    assert_int_equal(pgq_new(T.base, T.conninfo, 1, max_waiting, &q), XS_OK);
-    assert_true(run_until_ready(q, 5000));
+    assert_int_equal(pgq_new(pgh.base, pgh.conninfo, 1, max_waiting, &q),
+        XS_OK);
+    assert_true(pgh_run_until_ready(q, 5000));
     return q;
 }
 
@@ -780,13 +679,11 @@ pgq_reconnect_clears_statement_cache(void **state)
     query_wait(q, sql, 0, NULL, &r);
     assert_int_equal(r.rc, XS_OK);
     snprintf(pid, sizeof(pid), "%s", r.val[0]);
-    query_wait(T.q, "SELECT pg_terminate_backend($1::int)", 1, p, &r);
+    query_wait(pgh.q, "SELECT pg_terminate_backend($1::int)", 1, p, &r);
     assert_string_equal(r.val[0], "t");
     deadline = xs_now_ms() + 5000;
     do {
-        int never = 0;
-
-        run_until(&never, 1, 20);
+        pgh_run_for(20);
         pgq_stats(q, &st);
     } while ((st.reconnects == 0 || !pgq_is_ready(q))
         && xs_now_ms() < deadline);
@@ -844,7 +741,7 @@ pgq_background_lane(void **state)
     assert_int_equal(st.bg_waiting, 2);
     assert_int_equal(st.rejected, 1);
     assert_int_equal(st.bg_rejected, 1);
-    assert_true(run_until(&order_next, 5, 5000));
+    assert_true(pgh_run_until(&order_next, 5, 5000));
     /* Foreground first, then the background ones in their order. */
     assert_int_equal(order_of[0], 1);
     assert_int_equal(order_of[3], 2);
@@ -887,11 +784,11 @@ touch_one_now(const char *user, const char *host, xs_rc want)
 
     memset(&t, 0, sizeof(t));
     t.done = &done;
-    assert_int_equal(xs_accounts_touch_login(T.q, user, host, touch_cb, &t),
+    assert_int_equal(xs_accounts_touch_login(pgh.q, user, host, touch_cb, &t),
         XS_OK);
-    pgq_stats(T.q, &st);
+    pgq_stats(pgh.q, &st);
     assert_int_equal(st.bg_waiting + st.in_flight, 1);  /* not the timer */
-    assert_true(run_until(&done, 1, 5000));
+    assert_true(pgh_run_until(&done, 1, 5000));
     assert_int_equal(t.rc, want);
 }
 
@@ -908,40 +805,40 @@ accounts_touch_login_is_batched(void **state)
     int done = 0;
 
     (void)state;
-    script_wait(T.q, "UPDATE accounts SET last_login = NULL;"
+    script_wait(pgh.q, "UPDATE accounts SET last_login = NULL;"
         " UPDATE accounts SET last_login = now() + interval '1 day'"
         " WHERE username = 'alice' AND host = 'other.test'", &r);
     assert_int_equal(r.rc, XS_OK);
     /* Wait out the interval of earlier tests' touches. */
-    run_until(&done, 1, 1100);
+    pgh_run_until(&done, 1, 1100);
     touch_one_now("bob", "nowhere.test", XS_ENOTFOUND);
-    pgq_stats(T.q, &st0);
+    pgq_stats(pgh.q, &st0);
     memset(t, 0, sizeof(t));
     for (int i = 0; i < 50; i++) {
         t[i].done = &done;
-        assert_int_equal(xs_accounts_touch_login(T.q, users[i % 4], host,
+        assert_int_equal(xs_accounts_touch_login(pgh.q, users[i % 4], host,
             touch_cb, &t[i]), XS_OK);
     }
     /* Fire and forget, and a stamp that must not move last_login back. */
-    assert_int_equal(xs_accounts_touch_login(T.q, "carol", host, NULL,
+    assert_int_equal(xs_accounts_touch_login(pgh.q, "carol", host, NULL,
         NULL), XS_OK);
-    assert_int_equal(xs_accounts_touch_login(T.q, "alice", "other.test",
+    assert_int_equal(xs_accounts_touch_login(pgh.q, "alice", "other.test",
         NULL, NULL), XS_OK);
-    assert_int_equal(xs_accounts_touch_login(T.q, "", host, NULL, NULL),
+    assert_int_equal(xs_accounts_touch_login(pgh.q, "", host, NULL, NULL),
         XS_EINVAL);
     assert_int_equal(done, 0);          /* later, never from the call */
-    pgq_stats(T.q, &st);
+    pgq_stats(pgh.q, &st);
     assert_int_equal(st.bg_waiting + st.in_flight, 0);  /* the interval's */
-    assert_true(run_until(&done, 50, 5000));
+    assert_true(pgh_run_until(&done, 50, 5000));
     for (int i = 0; i < 50; i++) {
         assert_int_equal(t[i].calls, 1);
         assert_int_equal(t[i].rc, i % 4 == 3 ? XS_ENOTFOUND : XS_OK);
     }
-    pgq_stats(T.q, &st);
+    pgq_stats(pgh.q, &st);
     assert_int_equal(st.queries - st0.queries, 1);     /* ONE statement */
     assert_int_equal(st.errors - st0.errors, 0);
     snprintf(now, sizeof(now), "%" PRId64, xs_wall_s());
-    query_wait(T.q, "SELECT count(*) FILTER (WHERE host = 'example.test'"
+    query_wait(pgh.q, "SELECT count(*) FILTER (WHERE host = 'example.test'"
         " AND abs(extract(epoch FROM last_login) - $1::bigint) <= 5),"
         " count(*) FILTER (WHERE host = 'other.test'"
         " AND last_login > now() + interval '12 hours'),"
@@ -962,25 +859,25 @@ accounts_touch_login_flushes_when_full(void **state)
     int done = 0;
 
     (void)state;
-    run_until(&done, 1, 1100);
+    pgh_run_until(&done, 1, 1100);
     touch_one_now("ghost", "example.test", XS_ENOTFOUND);
-    pgq_stats(T.q, &st0);
+    pgq_stats(pgh.q, &st0);
     memset(t, 0, sizeof(t));
     for (int i = 0; i < 600; i++) {
         snprintf(user, sizeof(user), "ghost%d", i);
         t[i].done = &done;
-        assert_int_equal(xs_accounts_touch_login(T.q, user, "example.test",
+        assert_int_equal(xs_accounts_touch_login(pgh.q, user, "example.test",
             touch_cb, &t[i]), XS_OK);
     }
     /* 512 waiting sent one batch at once, without waiting for the timer. */
-    pgq_stats(T.q, &st);
+    pgq_stats(pgh.q, &st);
     assert_int_equal(st.bg_waiting + st.in_flight, 1);
-    assert_true(run_until(&done, 600, 5000));
+    assert_true(pgh_run_until(&done, 600, 5000));
     for (int i = 0; i < 600; i++) {
         assert_int_equal(t[i].calls, 1);
         assert_int_equal(t[i].rc, XS_ENOTFOUND);
     }
-    pgq_stats(T.q, &st);
+    pgq_stats(pgh.q, &st);
     assert_int_equal(st.queries - st0.queries, 2);
 }
 
@@ -995,47 +892,47 @@ pgq_reconnects_after_server_restart(void **state)
     uint64_t t0;
 
     (void)state;
-    pgq_set_timeouts(T.q, 1000, 0);
-    assert_int_equal(sh(PG_SH " stop", ""), 0);
+    pgq_set_timeouts(pgh.q, 1000, 0);
+    assert_int_equal(pgh_cluster_stop(), XS_OK);
 
     /* In flight on a dead connection or waiting with none up: XS_EIO. */
     memset(r, 0, sizeof(r));
     t0 = xs_now_ms();
     for (int i = 0; i < 3; i++) {
         r[i].counter = &done;
-        assert_int_equal(pgq_query(T.q, "SELECT 1", 0, NULL, qres_cb, &r[i]),
+        assert_int_equal(pgq_query(pgh.q, "SELECT 1", 0, NULL, qres_cb, &r[i]),
             XS_OK);
         r[i].returned = true;
     }
-    assert_true(run_until(&done, 3, 4000));
+    assert_true(pgh_run_until(&done, 3, 4000));
     assert_true(xs_now_ms() - t0 < 3000);
     for (int i = 0; i < 3; i++) {
         assert_false(r[i].early);
         assert_int_equal(r[i].rc, XS_EIO);
         assert_false(r[i].has_res);
     }
-    assert_false(pgq_is_ready(T.q));
+    assert_false(pgq_is_ready(pgh.q));
 
     /* Queued while down, within the wait timeout: served after restart. */
-    pgq_set_timeouts(T.q, 8000, 0);
+    pgq_set_timeouts(pgh.q, 8000, 0);
     done = 0;
     memset(r, 0, sizeof(r));
     r[0].counter = &done;
-    assert_int_equal(pgq_query(T.q, "SELECT count(*) FROM accounts", 0, NULL,
+    assert_int_equal(pgq_query(pgh.q, "SELECT count(*) FROM accounts", 0, NULL,
         qres_cb, &r[0]), XS_OK);
     r[0].returned = true;
-    assert_int_equal(sh(PG_SH " start", "--fast"), 0);
-    assert_true(run_until(&done, 1, 7000));
-    assert_true(pgq_is_ready(T.q));
+    assert_int_equal(pgh_cluster_start(), XS_OK);
+    assert_true(pgh_run_until(&done, 1, 7000));
+    assert_true(pgq_is_ready(pgh.q));
     assert_false(r[0].early);
     assert_int_equal(r[0].rc, XS_OK);
     assert_string_equal(r[0].val[0], "4");     /* durable across restart */
-    query_wait(T.q, "SELECT 1", 0, NULL, &r[1]);
+    query_wait(pgh.q, "SELECT 1", 0, NULL, &r[1]);
     assert_int_equal(r[1].rc, XS_OK);
-    pgq_stats(T.q, &st);
+    pgq_stats(pgh.q, &st);
     assert_true(st.reconnects >= 1);
     assert_true(st.failed_io >= 3);
-    pgq_set_timeouts(T.q, PGQ_WAIT_TIMEOUT_MS, 0);
+    pgq_set_timeouts(pgh.q, PGQ_WAIT_TIMEOUT_MS, 0);
 }
 
 int
@@ -1065,5 +962,5 @@ main(void)
     };
 
     return cmocka_run_group_tests_name("pgq", tests, group_setup,
-        group_teardown);
+        pgh_group_teardown);
 }

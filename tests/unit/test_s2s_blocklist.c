@@ -9,31 +9,13 @@
 
 #include "xmppd/s2s/blocklist.h"
 
-#include "xmppd/core/server.h"
+#include "tests/unit/support/fake_server.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* What main.c provides in the daemon: blocklist.o links against it. */
-static struct xs_conf fake_conf;        /* s2s_access NULL: allow all */
-static struct xs_server fake_server = { .conf = &fake_conf };
-
-struct xs_server *
-xs_server(void)
-{
-    return &fake_server;
-}
-
-void
-xs_startup_hold(void)
-{
-}
-
-void
-xs_startup_release(bool is_ok)
-{
-    (void)is_ok;
-}
+/* The server blocklist.o asks for; s2s_access NULL: allow all. */
+static struct xs_conf fake_conf;
 
 static int
 reset(void **state)
@@ -165,5 +147,6 @@ main(void)
             reset, reset),
     };
 
+    xs_server()->conf = &fake_conf;
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include "reputation/trust.h"
 
 #include "reputation/policy.h"
+#include "tests/unit/support/fake_server.h"
 #include "xmppd/core/module.h"
 #include "xmppd/core/server.h"
 #include "xmppd/xml/parser.h"
@@ -26,26 +27,6 @@
 #include <unistd.h>
 
 extern const struct xs_module xs_mod_trust;
-
-/* What main.c provides in the daemon. */
-static struct xs_server fake_server;
-
-struct xs_server *
-xs_server(void)
-{
-    return &fake_server;
-}
-
-void
-xs_startup_hold(void)
-{
-}
-
-void
-xs_startup_release(bool is_ok)
-{
-    (void)is_ok;
-}
 
 #define NOW         ((int64_t)1795000000)   /* 2026-11-18 */
 #define VEC_PUBLIC  "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
@@ -376,9 +357,9 @@ fx_setup(void **state)
     if (xs_conf_load_string(yaml, "x.yml", &f->conf, &msg) != XS_OK)
         fail_msg("config: %s", msg);
     xs_free(yaml);
-    fake_server.conf = f->conf;
-    fake_server.base = event_base_new();
-    assert_non_null(fake_server.base);
+    xs_server()->conf = f->conf;
+    xs_server()->base = event_base_new();
+    assert_non_null(xs_server()->base);
     assert_int_equal(xs_mod_trust.init(f->conf, &f->mod), XS_OK);
     *state = f;
     return 0;
@@ -390,9 +371,9 @@ fx_teardown(void **state)
     struct fx *f = *state;
 
     xs_mod_trust.fini(f->mod);
-    event_base_free(fake_server.base);
-    fake_server.base = NULL;
-    fake_server.conf = NULL;
+    event_base_free(xs_server()->base);
+    xs_server()->base = NULL;
+    xs_server()->conf = NULL;
     xs_conf_free(f->conf);
     xs_trustkey_store_free(f->peer);
     rm_tree(f->dir);

@@ -12,43 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "db/activity.h"
-#include "db/migrate.h"
 #include "db/pgq.h"
 #include "db/vcard.h"
+#include "tests/unit/support/fake_server.h"
+#include "tests/unit/support/pg_harness.h"
 #include "xmppd/core/server.h"
 #include "xmppd/im/vcard.h"
-
-#define PG_SH "deploy/pg.sh"
-
-static struct {
-    char               dir[64];
-    struct event_base *base;
-    struct pgq        *q;
-} T;
-
-/* The module code linked in with the helpers asks for the server; the
- * tests here never reach it. */
-static struct xs_server fake_server;
-
-struct xs_server *
-xs_server(void)
-{
-    return &fake_server;
-}
-
-void
-xs_startup_hold(void)
-{
-}
-
-void
-xs_startup_release(bool is_ok)
-{
-    (void)is_ok;
-}
 
 #define VCARD_XML \
     "<vCard xmlns='vcard-temp'><FN> Ada  Lovelace </FN>" \
@@ -191,37 +162,6 @@ test_opts(void **state)
 
 /* ---- the stores, on a private cluster ---- */
 
-static void
-tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what, (void)arg;
-}
-
-static bool
-run_until(const int *count, int want, uint64_t ms)
-{
-    struct event *ev = event_new(T.base, -1, EV_PERSIST, tick, NULL);
-    struct timeval tv = { 0, 10 * 1000 };
-    uint64_t deadline = xs_now_ms() + ms;
-
-    event_add(ev, &tv);
-    while (*count < want && xs_now_ms() < deadline)
-        event_base_loop(T.base, EVLOOP_ONCE);
-    event_free(ev);
-    return *count >= want;
-}
-
-static int
-sh(const char *cmd, const char *tail)
-{
-    char line[256];
-    int n = snprintf(line, sizeof(line), "%s %s %s", cmd, T.dir, tail);
-
-    if (n < 0 || (size_t)n >= sizeof(line))
-        return -1;
-    return system(line);
-}
-
 struct res {
     int   calls;
     xs_rc rc;
@@ -241,20 +181,6 @@ on_done(xs_rc rc, void *udata)
 
     r->calls++;
     r->rc = rc;
-}
-
-static void
-on_pg(xs_rc rc, const PGresult *res, void *udata)
-{
-    (void)res;
-    on_done(rc, udata);
-}
-
-static void
-on_migrated(xs_rc rc, int version, void *udata)
-{
-    (void)version;
-    on_done(rc, udata);
 }
 
 static void
@@ -305,59 +231,7 @@ on_bool(xs_rc rc, bool yes, void *udata)
     r->yes = yes;
 }
 
-#define WAIT(r) assert_true(run_until(&(r).calls, 1, 5000))
-
-static void
-sql_ok(const char *sql)
-{
-    struct res r = { 0 };
-
-    assert_int_equal(pgq_query(T.q, sql, 0, NULL, on_pg, &r), XS_OK);
-    WAIT(r);
-    assert_int_equal(r.rc, XS_OK);
-}
-
-static int
-group_setup(void **state)
-{
-    char conninfo[160];
-    struct res r = { 0 };
-    int n;
-
-    (void)state;
-    if (access(PG_SH, X_OK) != 0)
-        return -1;
-    snprintf(T.dir, sizeof(T.dir), "/tmp/xs-vcard-XXXXXX");
-    if (mkdtemp(T.dir) == NULL)
-        return -1;
-    if (sh(PG_SH " start", "--fast >/dev/null") != 0)
-        return -1;
-    n = snprintf(conninfo, sizeof(conninfo),
-        "host=%s dbname=xmppd user=xmppd", T.dir);
-    if (n < 0 || (size_t)n >= sizeof(conninfo))
-        return -1;
-    if ((T.base = event_base_new()) == NULL ||
-        pgq_new(T.base, conninfo, 2, 64, &T.q) != XS_OK)
-        return -1;
-    if (pgq_migrate(T.q, on_migrated, &r) != XS_OK ||
-        !run_until(&r.calls, 1, 20000) || r.rc != XS_OK)
-        return -1;
-    return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-    (void)state;
-    pgq_free(T.q);
-    if (T.base != NULL)
-        event_base_free(T.base);
-    if (T.dir[0] != '\0') {
-        sh(PG_SH " stop", ">/dev/null");
-        sh("rm -rf", "");
-    }
-    return 0;
-}
+#define WAIT(r) assert_true(pgh_run_until(&(r).calls, 1, 5000))
 
 static void
 add_account(const char *user)
@@ -371,7 +245,7 @@ add_account(const char *user)
         "'hex'), decode(repeat('00', 20), 'hex'))", user);
 
     assert_true(n > 0 && (size_t)n < sizeof(sql));
-    sql_ok(sql);
+    pgh_query(sql, 0, NULL, NULL);
 }
 
 static void
@@ -384,7 +258,7 @@ vcard_store(const char *user, const char *nick, const char *email,
     };
     struct res r = { 0 };
 
-    assert_int_equal(xs_vcard_db_set(T.q, user, "h.example",
+    assert_int_equal(xs_vcard_db_set(pgh.q, user, "h.example",
         "<vCard xmlns='vcard-temp'/>", &f, on_done, &r), XS_OK);
     WAIT(r);
     assert_int_equal(r.rc, want);
@@ -396,7 +270,7 @@ search_nick(const char *nick, size_t limit, struct res *r)
     struct xs_vcard_query qry = { .nickname = nick };
 
     memset(r, 0, sizeof(*r));
-    assert_int_equal(xs_vcard_db_search(T.q, "h.example", &qry, limit,
+    assert_int_equal(xs_vcard_db_search(pgh.q, "h.example", &qry, limit,
         on_search, r), XS_OK);
     WAIT(*r);
     assert_int_equal(r->rc, XS_OK);
@@ -414,13 +288,13 @@ test_vcard_store(void **state)
     add_account("v2");
     add_account("v3");
     /* No vCard yet; no account at all. */
-    assert_int_equal(xs_vcard_db_get(T.q, "v1", "h.example", on_get, &r),
+    assert_int_equal(xs_vcard_db_get(pgh.q, "v1", "h.example", on_get, &r),
         XS_OK);
     WAIT(r);
     assert_int_equal(r.rc, XS_OK);
     assert_true(r.is_null);
     memset(&r, 0, sizeof(r));
-    assert_int_equal(xs_vcard_db_get(T.q, "nope", "h.example", on_get, &r),
+    assert_int_equal(xs_vcard_db_get(pgh.q, "nope", "h.example", on_get, &r),
         XS_OK);
     WAIT(r);
     assert_int_equal(r.rc, XS_ENOTFOUND);
@@ -431,7 +305,7 @@ test_vcard_store(void **state)
     vcard_store("v3", "ab_cd", "three@example.org", XS_OK);
     vcard_store("v3", "ab_cd", "three@example.org", XS_OK);     /* again */
     memset(&r, 0, sizeof(r));
-    assert_int_equal(xs_vcard_db_get(T.q, "v1", "h.example", on_get, &r),
+    assert_int_equal(xs_vcard_db_get(pgh.q, "v1", "h.example", on_get, &r),
         XS_OK);
     WAIT(r);
     assert_string_equal(r.text, "<vCard xmlns='vcard-temp'/>");
@@ -450,14 +324,14 @@ test_vcard_store(void **state)
             .locality = "zür", .user = "v2" };
 
         memset(&r, 0, sizeof(r));
-        assert_int_equal(xs_vcard_db_search(T.q, "h.example", &both, 0,
+        assert_int_equal(xs_vcard_db_search(pgh.q, "h.example", &both, 0,
             on_search, &r), XS_OK);
         WAIT(r);
         assert_int_equal(r.nhits, 1);
         assert_string_equal(r.users[0], "v2");
     }
     /* Never the whole table. */
-    assert_int_equal(xs_vcard_db_search(T.q, "h.example", &none, 0,
+    assert_int_equal(xs_vcard_db_search(pgh.q, "h.example", &none, 0,
         on_search, &r), XS_EINVAL);
 }
 
@@ -466,7 +340,7 @@ act_add(const struct xs_activity_delta *d, size_t n)
 {
     struct res r = { 0 };
 
-    assert_int_equal(xs_activity_db_add(T.q, d, n, on_done, &r), XS_OK);
+    assert_int_equal(xs_activity_db_add(pgh.q, d, n, on_done, &r), XS_OK);
     WAIT(r);
     assert_int_equal(r.rc, XS_OK);
 }
@@ -475,7 +349,7 @@ static void
 act_get(const char *user, struct res *r)
 {
     memset(r, 0, sizeof(*r));
-    assert_int_equal(xs_activity_db_get(T.q, user, "h.example", on_act, r),
+    assert_int_equal(xs_activity_db_get(pgh.q, user, "h.example", on_act, r),
         XS_OK);
     WAIT(*r);
 }
@@ -540,7 +414,7 @@ test_activity_store(void **state)
     assert_string_equal(r.status, "(null)");
     assert_int_equal(r.a.days_active, 2);
 
-    assert_int_equal(xs_activity_db_add(T.q, d, 0, on_done, &r), XS_EINVAL);
+    assert_int_equal(xs_activity_db_add(pgh.q, d, 0, on_done, &r), XS_EINVAL);
 }
 
 static void
@@ -554,13 +428,13 @@ test_sees_presence(void **state)
 
     (void)state;
     add_account("p1");
-    sql_ok("INSERT INTO roster_items (host, username, contact, "
+    pgh_query("INSERT INTO roster_items (host, username, contact, "
         "subscription) VALUES ('h.example', 'p1', 'b@x.example', 'from'), "
         "('h.example', 'p1', 'c@x.example', 'both'), "
-        "('h.example', 'p1', 'd@x.example', 'to')");
+        "('h.example', 'p1', 'd@x.example', 'to')", 0, NULL, NULL);
     for (size_t i = 0; i < XS_ARRAY_LEN(who); i++) {
         memset(&r, 0, sizeof(r));
-        assert_int_equal(xs_activity_db_sees_presence(T.q, "p1",
+        assert_int_equal(xs_activity_db_sees_presence(pgh.q, "p1",
             "h.example", who[i], on_bool, &r), XS_OK);
         WAIT(r);
         assert_int_equal(r.rc, XS_OK);
@@ -584,7 +458,7 @@ main(void)
     };
     int failed = cmocka_run_group_tests_name("vcard", pure, NULL, NULL);
 
-    failed += cmocka_run_group_tests_name("vcard_db", db, group_setup,
-        group_teardown);
+    failed += cmocka_run_group_tests_name("vcard_db", db, pgh_group_setup,
+        pgh_group_teardown);
     return failed;
 }
