@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -271,6 +272,20 @@ lg_client_send(struct lg_client *c, const char *xml, size_t len)
 {
     if (c->state == CS_BOUND)
         bufferevent_write(c->bev, xml, len);
+}
+
+void
+lg_client_sendf(struct lg_client *c, const char *fmt, ...)
+{
+    char xml[1024];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(xml, sizeof(xml), fmt, ap);
+    va_end(ap);
+    xs_assert(n > 0 && (size_t)n < sizeof(xml));
+    lg_client_send(c, xml, (size_t)n);
 }
 
 void

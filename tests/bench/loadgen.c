@@ -4,20 +4,12 @@
  */
 #include "tests/bench/loadgen.h"
 
-#include "xmppd/c2s/scram.h"
-#include "xmppd/net/tls.h"
-
-#include <arpa/inet.h>
 #include <getopt.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-
-#include <event2/event.h>
-#include <sodium.h>
 
 #define LG_FIND_MAX_CLOSE   0.10    /* stop bisecting within 10% */
 #define LG_FD_SPARE         64
@@ -193,27 +185,7 @@ opts_parse(int argc, char **argv, struct lg_opts *o)
     unsigned u;
     int ch;
 
-    memset(o, 0, sizeof(*o));
-    o->label = "server";
-    o->host = "127.0.0.1";
-    o->domain = "localhost";
-    o->user_prefix = "bench";
-    o->user_first = 1;
-    o->nusers = 1000;
-    o->password = "benchpw";
-    o->mech = LG_MECH_SCRAM_SHA1;
-    o->use_tls = true;
-    o->server_core = -1;
-    o->sessions = 1000;
-    o->hold = 5;
-    o->pairs = 50;
-    o->rate_max = 1e6;
-    o->duration = 5;
-    o->warmup = 1;
-    o->concurrency = 100;
-    o->max_inflight = 2000;
-    o->timeout = 15;
-    o->contacts = 50;
+    lg_opts_defaults(o);
 
 #define BAD(what)                                                       \
     do {                                                                \
@@ -392,65 +364,6 @@ nofile_raise(rlim_t need)
     return true;
 }
 
-static bool
-ctx_init(struct lg_ctx *ctx, const struct lg_opts *o)
-{
-    struct event_config *cfg;
-
-    memset(ctx, 0, sizeof(*ctx));
-    ctx->opts = o;
-    ctx->addr.sin_family = AF_INET;
-    ctx->addr.sin_port = htons((uint16_t)o->port);
-    ctx->addr2 = ctx->addr;
-    ctx->addr2.sin_port = htons((uint16_t)(o->port2 != 0 ? o->port2 :
-        o->port));
-    /* Load is only ever sent to this machine's loopback. */
-    if (inet_pton(AF_INET, o->host, &ctx->addr.sin_addr) != 1 ||
-        (ntohl(ctx->addr.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "loadgen: --host must be an IPv4 loopback address "
-            "(127.0.0.0/8): %s\n", o->host);
-        return false;
-    }
-    /* Precise timers: the coarse monotonic clock ticks every 4 ms, too
-     * slow for a 1 ms send schedule. */
-    cfg = event_config_new();
-    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-    ctx->base = event_base_new_with_config(cfg);
-    event_config_free(cfg);
-    if (ctx->base == NULL) {
-        fprintf(stderr, "loadgen: event_base_new failed\n");
-        return false;
-    }
-    if (o->use_tls) {
-        if (xs_tls_client_ctx_new(o->cafile, &ctx->ssl_ctx) != XS_OK) {
-            fprintf(stderr, "loadgen: cannot make the TLS context\n");
-            return false;
-        }
-        if (o->cafile == NULL) {
-            /* Even unverified, OpenSSL still builds the chain against the
-             * store, and the system store scans /etc/ssl/certs on every
-             * handshake: an empty store keeps that off our CPU budget. */
-            SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_NONE, NULL);
-            SSL_CTX_set_cert_store(ctx->ssl_ctx, X509_STORE_new());
-        }
-        /* Every login is a full handshake, as for a new client. */
-        SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
-    }
-    /* Direct-mapped: with 64 slots per account a login storm over the
-     * pool almost never evicts (a miss costs a whole PBKDF2 here). */
-    ctx->cache = xs_scram_cache_new((size_t)o->nusers * 64);
-    return true;
-}
-
-static void
-ctx_fini(struct lg_ctx *ctx)
-{
-    xs_scram_cache_free(ctx->cache);
-    SSL_CTX_free(ctx->ssl_ctx);
-    if (ctx->base != NULL)
-        event_base_free(ctx->base);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -461,15 +374,8 @@ main(int argc, char **argv)
     rlim_t need;
     int rc;
 
-    if (!opts_parse(argc, argv, &o))
+    if (!opts_parse(argc, argv, &o) || !lg_process_init("loadgen"))
         return 2;
-    xs_log_min = XS_LOG_WARN;
-    if (sodium_init() < 0) {
-        fprintf(stderr, "loadgen: sodium_init failed\n");
-        return 2;
-    }
-    /* A peer that closes while we write is an event, not a signal. */
-    signal(SIGPIPE, SIG_IGN);
     switch (o.mode) {
     case LG_MODE_IDLE: need = o.sessions; break;
     case LG_MODE_CHAT: need = 2 * (rlim_t)o.pairs; break;
@@ -483,8 +389,10 @@ main(int argc, char **argv)
     }
     if (!nofile_raise(need + LG_FD_SPARE))
         return 2;
-    if (!ctx_init(&ctx, &o)) {
-        ctx_fini(&ctx);
+    /* Direct-mapped: with 64 slots per account a login storm over the
+     * pool almost never evicts (a miss costs a whole PBKDF2 here). */
+    if (!lg_ctx_init(&ctx, &o, "loadgen", 64)) {
+        lg_ctx_fini(&ctx);
         return 2;
     }
     lg_say("loadgen: %s %s:%d (%s) mode=%s transport=%s users=%s%u..%u",
@@ -501,6 +409,6 @@ main(int argc, char **argv)
     case LG_MODE_FANOUT: rc = lg_run_fanout(&ctx); break;
     default: rc = lg_run_login(&ctx); break;
     }
-    ctx_fini(&ctx);
+    lg_ctx_fini(&ctx);
     return rc;
 }

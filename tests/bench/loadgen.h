@@ -11,10 +11,14 @@
  * contacts).  Results are one "RESULT key=value ..." line each (and a
  * JSON object per line with --json), plus "# " lines for people.
  *
- * Pieces: client.c (one connection's state machine), batch.c (log many
- * clients in with bounded concurrency), stats.c (latency samples, CPU and
- * memory probes, result lines), idle.c, chat.c, login.c (login and
- * roster-login), fanout.c (the scenarios), loadgen.c (options and main).
+ * Pieces: setup.c (process set-up, option defaults, the context),
+ * client.c (one connection's state machine), batch.c (log many clients in
+ * with bounded concurrency), crowd.c (a fixed set of sessions an
+ * open-loop sender drives: rep/evgen, trust/subflood), stats.c (latency
+ * samples, CPU and memory probes, result lines), idle.c, chat.c, login.c
+ * (login and roster-login), fanout.c (the scenarios), loadgen.c (options
+ * and main).  rep/evgen and trust/subflood are built from setup.c,
+ * client.c, batch.c, crowd.c and stats.c.
  */
 #ifndef XMPPD_TESTS_BENCH_LOADGEN_H
 #define XMPPD_TESTS_BENCH_LOADGEN_H
@@ -103,6 +107,25 @@ struct lg_ctx {
 /* Monotonic nanoseconds. */
 uint64_t lg_now_ns(void);
 
+/* ---- setup.c: what every generator does first ------------------------ */
+
+/* xmppd's log at warnings only, libsodium, SIGPIPE ignored; false (after
+ * a message naming prog) when libsodium does not start. */
+bool lg_process_init(const char *prog);
+/* loadgen's defaults for every option (zero for what has none). */
+void lg_opts_defaults(struct lg_opts *o);
+/*
+ * The context for o: a base with precise timers (a 1 ms send schedule),
+ * STARTTLS unless !o->use_tls, the server not verified unless o->cafile
+ * (and then an empty store), no session resumption (every login a full
+ * handshake), a SCRAM cache of cache_per_user slots per account.  false
+ * (after a message naming prog) on a --host that is not loopback or a
+ * failure; call lg_ctx_fini either way.
+ */
+bool lg_ctx_init(struct lg_ctx *ctx, const struct lg_opts *o,
+    const char *prog, unsigned cache_per_user);
+void lg_ctx_fini(struct lg_ctx *ctx);
+
 /* ---- client.c: one connection -------------------------------------- */
 
 enum lg_end {
@@ -161,6 +184,9 @@ struct lg_client *lg_client_new(struct lg_ctx *ctx, unsigned user_no,
 xs_rc lg_client_start(struct lg_client *c);
 /* Queue raw XML on a bound client. */
 void  lg_client_send(struct lg_client *c, const char *xml, size_t len);
+/* The same, formatted (at most 1023 bytes). */
+void  lg_client_sendf(struct lg_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Close the stream cleanly: </stream:stream>, wait for the server's. */
 void  lg_client_close(struct lg_client *c);
 /* Drop the connection at once (no on_end) and free; NULL is a no-op. */
@@ -193,6 +219,42 @@ void  lg_sleep(struct lg_ctx *ctx, double s);
 /* Run the loop until *flag is true or s seconds have passed; true when
  * the flag was set. */
 bool  lg_run_until(struct lg_ctx *ctx, const bool *flag, double s);
+
+/* ---- crowd.c: sessions an open-loop sender drives ------------------- */
+
+/* A stanza one of the crowd's sessions received (el borrowed). */
+typedef void lg_crowd_stanza_fn(void *udata, struct lg_client *c,
+    const struct xs_elem *el);
+
+struct lg_crowd {
+    struct lg_ctx       *ctx;       /* borrowed */
+    struct lg_client   **v;         /* owned array; clients owned; NULL
+                                       once dropped */
+    unsigned             n;
+    unsigned             next;      /* round-robin position */
+    unsigned             dropped;   /* sessions that ended on their own */
+    char                 first_drop[128];
+    uint64_t             errors;    /* counted by lg_crowd_error */
+    char                 first_err[128];    /* the first one's condition */
+    lg_crowd_stanza_fn  *on_stanza; /* the scenario's, or NULL */
+    void                *udata;     /* borrowed: the scenario's */
+};
+
+/* Log in n sessions (accounts user_first.., at most concurrency
+ * handshakes in flight) and keep them; what they receive goes to
+ * on_stanza(udata, ...), a session that ends is counted and freed.  XS_OK
+ * when every login succeeded; *failed counts the others.  The crowd must
+ * not move while it has sessions (they point to it); lg_crowd_close it
+ * either way. */
+xs_rc lg_crowd_login(struct lg_crowd *cr, struct lg_ctx *ctx, unsigned n,
+    lg_crowd_stanza_fn *on_stanza, void *udata, unsigned *failed);
+/* The next bound session, round-robin; NULL when none is left. */
+struct lg_client *lg_crowd_next(struct lg_crowd *cr);
+/* Close every session cleanly (wait at most timeout_s), free them. */
+void lg_crowd_close(struct lg_crowd *cr, double timeout_s);
+/* Count a stanza error (type='error') a session received; the first
+ * one's condition (<error/>'s first child, or "?") is kept. */
+void lg_crowd_error(struct lg_crowd *cr, const struct xs_elem *el);
 
 /* ---- stats.c -------------------------------------------------------- */
 

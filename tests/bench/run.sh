@@ -41,9 +41,11 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH_NAME=bench
+# shellcheck source=tests/bench/lib.sh
+. "$REPO/tests/bench/lib.sh"
 LOADGEN=${BENCH_LOADGEN:-$REPO/build/tests/bench/loadgen}
 XMPPD=${BENCH_XMPPD:-$REPO/build/xmppd}
-OUT=$REPO/build/bench
 
 SERVERS=${BENCH_SERVERS:-xmppd prosody}
 IDLE=${BENCH_IDLE:-2000}
@@ -66,11 +68,8 @@ S2S_START=${BENCH_S2S_START:-2000}
 DBCHECK=${BENCH_DBCHECK:-1}
 
 DOMAIN=localhost
-PASSWORD=benchpw
 # Idle runs hold 10 base sessions on top of N, on accounts after the N.
 NUSERS=$(( (IDLE_BIG > IDLE ? IDLE_BIG : IDLE) + 10 ))
-SERVER_CORE=0
-GEN_CORE=1
 XMPPD_C2S=35222
 XMPPD_PLAIN=35223
 XMPPD_ADMIN=35280
@@ -87,17 +86,11 @@ PA_C2S=35522; PA_S2S=35569
 PB_C2S=35532; PB_S2S=35579
 DNS_PORT=35353
 
-say() { printf '== %s\n' "$*"; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
 # ---- checks --------------------------------------------------------------
 
-[ -x "$XMPPD" ] || die "$XMPPD is missing (run make bench)"
-[ -x "$LOADGEN" ] || die "$LOADGEN is missing (run make bench)"
-command -v taskset >/dev/null || die "taskset is missing (util-linux)"
+bench_check_machine
+bench_need "run make bench" "$XMPPD" "$LOADGEN"
 command -v setpriv >/dev/null || die "setpriv is missing (util-linux)"
-PY=/usr/bin/python3
-[ -x "$PY" ] || die "/usr/bin/python3 is missing"
 case " $SERVERS " in
 *" prosody "*)
     command -v prosody >/dev/null || die "prosody is not installed" \
@@ -105,10 +98,9 @@ case " $SERVERS " in
     id prosody >/dev/null 2>&1 || die "no prosody user"
     ;;
 esac
-[ "$(nproc)" -ge 2 ] || die "needs 2 cores: the server on core 0, the" \
-    "generator on core 1"
-[ $(( CONTACTS % 2 )) = 0 ] && [ "$CONTACTS" -lt "$RUSERS" ] ||
+if [ $(( CONTACTS % 2 )) != 0 ] || [ "$CONTACTS" -ge "$RUSERS" ]; then
     die "BENCH_CONTACTS must be even and below BENCH_ROSTER_USERS"
+fi
 if [ "$S2S" = 1 ]; then
     case " $SERVERS " in
     *" prosody "*)
@@ -120,63 +112,13 @@ if [ "$S2S" = 1 ]; then
 fi
 
 # Every session is a descriptor on both sides.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 need=$(( (NUSERS > RUSERS ? NUSERS : RUSERS) + 200 ))
-[ "$(ulimit -n)" -ge "$need" ] || die "ulimit -n is $(ulimit -n);" \
-    "$need needed (or lower BENCH_IDLE_BIG)"
+nofile_need "$need" "or lower BENCH_IDLE_BIG"
 
-BASE=$(mktemp -d /tmp/xmppd-bench.XXXXXX)
-chmod 755 "$BASE"            # postgres and prosody must reach their dirs
-mkdir -p "$OUT"
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-RESULTS=$OUT/results-$STAMP.txt
-: >"$RESULTS"
-T_START=$(date +%s)
-
-XMPPD_PID=""
-PROSODY_PID=""
-PG_UP=no
-XA_PID=""; XB_PID=""; PA_PID=""; PB_PID=""; DNS_PID=""
-
-stop_pid() {    # PID: SIGTERM, wait up to 15 s, then SIGKILL
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 150); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-    stop_pid "$XMPPD_PID"
-    stop_pid "$PROSODY_PID"
-    stop_pid "$XA_PID"; stop_pid "$XB_PID"
-    stop_pid "$PA_PID"; stop_pid "$PB_PID"
-    stop_pid "$DNS_PID"
-    if [ "$PG_UP" = yes ]; then
-        "$REPO/deploy/pg.sh" stop "$BASE/pg" >/dev/null 2>&1 || true
-    fi
-    if [ "${BENCH_KEEP:-}" = 1 ]; then
-        echo "bench: kept $BASE"
-    else
-        rm -rf "$BASE"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_port() {   # PORT SECONDS
-    local port=$1
-    for _ in $(seq $(( $2 * 10 ))); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
+XMPPD_PID="" PROSODY_PID="" XA_PID="" XB_PID="" PA_PID="" PB_PID=""
+DNS_PID=""
+BENCH_PIDS="XMPPD_PID PROSODY_PID XA_PID XB_PID PA_PID PB_PID DNS_PID"
+bench_init xmppd-bench ""
 
 # Run the generator on its core; RESULT lines also go to $RESULTS.
 loadgen() {
@@ -185,10 +127,6 @@ loadgen() {
         tee -a "$RESULTS" | grep -v '^{' || true
 }
 
-say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo |
-    sed 's/.*: //'), $(free -g | awk '/Mem:/ {print $2}') GiB," \
-    "kernel $(uname -r)"
-say "temporary folder: $BASE; results: $RESULTS"
 "$REPO/deploy/gen-cert.sh" "$BASE/certs" "$DOMAIN" "$S2S_A" "$S2S_B" \
     >/dev/null
 
@@ -270,13 +208,9 @@ esac
 # ---- xmppd ---------------------------------------------------------------
 
 xmppd_start() {
-    ( cd "$BASE" && exec taskset -c "$SERVER_CORE" "$XMPPD" \
-        --config "$BASE/xmppd.yml" >>"$BASE/xmppd.log" 2>&1 ) &
-    XMPPD_PID=$!
-    if ! wait_port "$XMPPD_C2S" 20 || ! wait_port "$XMPPD_ADMIN" 5; then
-        tail -n 20 "$BASE/xmppd.log" >&2 || true
-        die "xmppd did not start (its log is above)"
-    fi
+    xmppd_spawn "$SERVER_CORE" "$BASE" "$BASE/xmppd.yml" "$BASE/xmppd.log"
+    XMPPD_PID=$SPAWNED_PID
+    ports_wait 20 "$BASE/xmppd.log" "$XMPPD_C2S" "$XMPPD_ADMIN"
 }
 
 # --aux-pid for the postmaster and its children (xmppd's pool connects at
@@ -294,39 +228,8 @@ xmppd_restart() {   # a fresh process: freed memory is not reused
     sleep 1
 }
 
-# Register PREFIX1..PREFIXN at HOST through the admin API on PORT.
-xmppd_register() {  # PORT TOKEN HOST PREFIX N
-    taskset -c "$GEN_CORE" "$PY" - "$@" "$PASSWORD" <<'EOF' ||
-import json, sys, time, urllib.error, urllib.request
-from concurrent.futures import ThreadPoolExecutor
-port, token, host, prefix, n, pw = (int(sys.argv[1]), sys.argv[2],
-    sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
-url = "http://127.0.0.1:%d/api/register" % port
-def reg(i):
-    body = json.dumps({"user": "%s%d" % (prefix, i), "host": host,
-                       "password": pw}).encode()
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json",
-        "Authorization": "Bearer " + token})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-t = time.time()
-with ThreadPoolExecutor(8) as ex:
-    codes = list(ex.map(reg, range(1, n + 1)))
-bad = [c for c in codes if c != 200]
-print("== xmppd: %d accounts %s1.. at %s in %.1f s, %d failed" % (n, prefix,
-      host, time.time() - t, len(bad)))
-sys.exit(1 if bad else 0)
-EOF
-        die "registration failed"
-}
-
 psql_x() {  # SQL: run it in xmppd's database, unaligned output
-    psql -h "$BASE/pg" -U xmppd -d xmppd -X -q -At -v ON_ERROR_STOP=1 \
-        -c "$1"
+    psql_in "$BASE/pg" "$1"
 }
 
 # The rosters, straight into roster_items (db/migrations/002_roster.sql):
@@ -374,7 +277,7 @@ xmppd_dbcheck() {
     stop_pid "$XMPPD_PID"; XMPPD_PID=""
     sleep 0.5; c=$(db_counters)
     xmppd_start
-    "$PY" - "$a" "$b" "$c" "$rate" "$DURATION" <<'EOF' | tee -a "$RESULTS"
+    py - "$a" "$b" "$c" "$rate" "$DURATION" <<'EOF' | tee -a "$RESULTS"
 import sys
 a, b, c = ([int(x) for x in v.split("|")] for v in sys.argv[1:4])
 rate, dur = float(sys.argv[4]), float(sys.argv[5])
@@ -412,27 +315,23 @@ listen:
 EOF
 }
 
-xmppd_s2s_start() {     # NAME CORE C2S ADMIN: sets $!
-    ( cd "$BASE" && exec taskset -c "$2" "$XMPPD" \
-        --config "$BASE/xmppd-$1.yml" >>"$BASE/xmppd-$1.log" 2>&1 ) &
+xmppd_s2s_start() {     # NAME CORE: its PID in SPAWNED_PID
+    xmppd_spawn "$2" "$BASE" "$BASE/xmppd-$1.yml" "$BASE/xmppd-$1.log"
 }
 
 run_xmppd_s2s() {
     local token
-    token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    token=$(bench_token)
     psql_x "CREATE DATABASE xmppd_a" && psql_x "CREATE DATABASE xmppd_b"
     mkdir -p "$BASE/s2s-$S2S_A" "$BASE/s2s-$S2S_B"
     xmppd_s2s_conf "$S2S_A" $XA_C2S $XA_S2S $XA_ADMIN "$S2S_B" $XB_S2S \
         "$token" xmppd_a >"$BASE/xmppd-a.yml"
     xmppd_s2s_conf "$S2S_B" $XB_C2S $XB_S2S $XB_ADMIN "$S2S_A" $XA_S2S \
         "$token" xmppd_b >"$BASE/xmppd-b.yml"
-    xmppd_s2s_start a "$SERVER_CORE"; XA_PID=$!
-    xmppd_s2s_start b "$GEN_CORE"; XB_PID=$!
-    if ! wait_port $XA_C2S 20 || ! wait_port $XA_ADMIN 5 ||
-        ! wait_port $XB_C2S 20 || ! wait_port $XB_ADMIN 5; then
-        tail -n 20 "$BASE"/xmppd-[ab].log >&2 || true
-        die "the s2s xmppd servers did not start (their logs are above)"
-    fi
+    xmppd_s2s_start a "$SERVER_CORE"; XA_PID=$SPAWNED_PID
+    xmppd_s2s_start b "$GEN_CORE"; XB_PID=$SPAWNED_PID
+    ports_wait 20 "$BASE/xmppd-a.log $BASE/xmppd-b.log" $XA_C2S $XA_ADMIN \
+        $XB_C2S $XB_ADMIN
     xmppd_register $XA_ADMIN "$token" "$S2S_A" bench "$S2S_PAIRS"
     xmppd_register $XB_ADMIN "$token" "$S2S_B" bench "$S2S_PAIRS"
     say "xmppd s2s: chat from $S2S_A (core $SERVER_CORE) to $S2S_B (core" \
@@ -477,11 +376,9 @@ run_xmppd_basic() {
 
 run_xmppd() {
     local token
-    token=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    token=$(bench_token)
     say "xmppd: private PostgreSQL (durable defaults) on core $SERVER_CORE"
-    taskset -c "$SERVER_CORE" "$REPO/deploy/pg.sh" start "$BASE/pg" ||
-        die "PostgreSQL did not start"
-    PG_UP=yes
+    pg_start "$BASE/pg" "$SERVER_CORE"
     cat >"$BASE/xmppd.yml" <<EOF
 # Written by tests/bench/run.sh.
 hosts: [$DOMAIN]
@@ -536,8 +433,7 @@ EOF
     if [ "$S2S" = 1 ]; then
         run_xmppd_s2s
     fi
-    "$REPO/deploy/pg.sh" stop "$BASE/pg" >/dev/null
-    PG_UP=no
+    pg_stop "$BASE/pg"
 }
 
 # ---- Prosody -------------------------------------------------------------
@@ -680,8 +576,9 @@ run_prosody() {
         wait "$PROSODY_ACCOUNTS_PID" || die "writing Prosody accounts failed"
         PROSODY_ACCOUNTS_PID=""
     fi
-    say "prosody: $(ls "$p/data/$DOMAIN/accounts" | wc -l) accounts and" \
-        "$(ls "$p/data/$DOMAIN/roster" 2>/dev/null | wc -l) rosters written"
+    say "prosody: $(find "$p/data/$DOMAIN/accounts" -name '*.dat' |
+        wc -l) accounts and $(find "$p/data/$DOMAIN/roster" -name '*.dat' \
+        2>/dev/null | wc -l) rosters written"
     chown -R prosody: "$p"
     if [ "$BASIC" = 1 ]; then
         run_prosody_basic
@@ -720,7 +617,7 @@ done
 # ---- the figures side by side --------------------------------------------
 
 say "done in $(( $(date +%s) - T_START )) s"
-"$PY" - "$RESULTS" "$IDLE" "$IDLE_BIG" <<'EOF' | tee "$OUT/summary-$STAMP.txt"
+py - "$RESULTS" "$IDLE" "$IDLE_BIG" <<'EOF' | tee "$OUT/summary-$STAMP.txt"
 import sys
 path, idle, big = sys.argv[1], sys.argv[2], sys.argv[3]
 rows = []

@@ -48,11 +48,13 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH_NAME="trust bench"
+# shellcheck source=tests/bench/lib.sh
+. "$REPO/tests/bench/lib.sh"
 BIN=$REPO/build/tests/bench/trust
 LAGPROBE=$REPO/build/tests/bench/rep/lagprobe
 LOADGEN=${BENCH_LOADGEN:-$REPO/build/tests/bench/loadgen}
 XMPPD=${BENCH_XMPPD:-$REPO/build/xmppd}
-OUT=$REPO/build/bench
 
 BENCHES=${TRUST_BENCHES:-flags gate flood}
 FLAG_OPS=${TRUST_FLAG_OPS:-100000}
@@ -68,9 +70,6 @@ PG_DURABLE=${TRUST_PG_DURABLE:-1}
 
 A=a.bench
 B=b.bench
-PASSWORD=benchpw
-SERVER_CORE=0
-GEN_CORE=1
 A_C2S=35722
 A_ADMIN=35780
 A_S2S=35769
@@ -78,114 +77,35 @@ B_C2S=35723
 B_ADMIN=35781
 B_S2S=35770
 
-say() { printf '== %s\n' "$*"; }
-die() { printf 'trust bench: %s\n' "$*" >&2; exit 1; }
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-
 # ---- checks --------------------------------------------------------------
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || die "/usr/bin/python3 is missing"
-command -v taskset >/dev/null || die "taskset is missing (util-linux)"
-[ "$(nproc)" -ge 2 ] || die "needs 2 cores"
-for b in $BENCHES; do
-    case $b in
-    flags) [ -x "$BIN/flags" ] || die "$BIN/flags is missing" \
-        "(make bench-trust)" ;;
-    gate) [ -x "$BIN/gatelat" ] || die "$BIN/gatelat is missing" \
-        "(make bench-trust)" ;;
-    flood)
-        for p in "$BIN/subflood" "$LAGPROBE" "$XMPPD" "$LOADGEN"; do
-            [ -x "$p" ] || die "$p is missing (make bench-trust)"
-        done
-        command -v curl >/dev/null || die "curl is missing"
-        ;;
-    *) die "unknown bench in TRUST_BENCHES: $b" ;;
-    esac
-done
-
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-BASE=$(mktemp -d /tmp/xmppd-trust.XXXXXX)
-chmod 755 "$BASE"            # postgres must reach its folders
-mkdir -p "$OUT"
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-RESULTS=$OUT/trust-results-$STAMP.txt
-: >"$RESULTS"
-T_START=$(date +%s)
-
-A_PID=""
-B_PID=""
-PROBE_PID=""
-CHAT_PID=""
-FLOOD_PID=""
-PG_DIRS=""
-
-stop_pid() {    # PID: SIGTERM, wait up to 15 s, then SIGKILL
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 150); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
+bench_check_machine
+check_flags() { bench_need "make bench-trust" "$BIN/flags"; }
+check_gate() { bench_need "make bench-trust" "$BIN/gatelat"; }
+check_flood() {
+    bench_need "make bench-trust" "$BIN/subflood" "$LAGPROBE" "$XMPPD" \
+        "$LOADGEN"
+    command -v curl >/dev/null || die "curl is missing"
 }
+# shellcheck disable=SC2086 # one word per bench
+bench_check TRUST_BENCHES $BENCHES
 
-cleanup() {
-    stop_pid "$FLOOD_PID"
-    stop_pid "$CHAT_PID"
-    stop_pid "$A_PID"
-    stop_pid "$B_PID"
-    stop_pid "$PROBE_PID"
-    for d in $PG_DIRS; do
-        "$REPO/deploy/pg.sh" stop "$d" >/dev/null 2>&1 || true
-    done
-    if [ "${BENCH_KEEP:-}" = 1 ]; then
-        echo "trust bench: kept $BASE"
-    else
-        rm -rf "$BASE"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+nofile_need $(( SENDERS + 2 * PAIRS + 200 ))
 
-wait_port() {   # PORT SECONDS
-    local port=$1
-    for _ in $(seq $(( $2 * 10 ))); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-
-pg_start() {    # DIR CORE [--fast]: the postmaster inherits the pinning
-    local d=$1 core=$2
-    shift 2
-    taskset -c "$core" "$REPO/deploy/pg.sh" start "$d" "$@" ||
-        die "PostgreSQL ($d) did not start"
-    case " $PG_DIRS " in *" $d "*) ;; *) PG_DIRS="$PG_DIRS $d" ;; esac
-}
-
-# This script's helpers (curl, psql, python) run on the generators' core:
-# on core 0 they would preempt b.bench's xmppd and show up as its lag.
-taskset -cp "$GEN_CORE" $$ >/dev/null || die "taskset -p failed"
-
-say "machine: $(nproc --all) cores, $(grep -m1 'model name' /proc/cpuinfo |
-    sed 's/.*: //'), $(free -g | awk '/Mem:/ {print $2}') GiB," \
-    "kernel $(uname -r); load average $(load)"
-say "temporary folder: $BASE; results: $RESULTS"
+A_PID="" B_PID="" PROBE_PID="" CHAT_PID="" FLOOD_PID=""
+BENCH_PIDS="FLOOD_PID CHAT_PID A_PID B_PID PROBE_PID"
+# Pinned to the generators' core: this script's helpers on core 0 would
+# preempt b.bench's xmppd and show up as its lag.
+bench_init xmppd-trust trust- "$GEN_CORE"
 
 # ---- 1. flags signed and verified per second ----------------------------
 
 run_flags() {
     say "flags: $FLAG_OPS operations a phase, pinned to core $SERVER_CORE;" \
-        "load average $(load)"
+        "load average $(loadavg)"
     taskset -c "$SERVER_CORE" "$BIN/flags" --ops "$FLAG_OPS" |
         tee -a "$RESULTS" || say "flags: an operation failed"
-    echo "RESULT scenario=trust_load bench=flags loadavg=$(load |
+    echo "RESULT scenario=trust_load bench=flags loadavg=$(loadavg |
         tr ' ' ',')" | tee -a "$RESULTS"
 }
 
@@ -195,48 +115,18 @@ run_gate() {
     local n
     for n in $GATE_SENDERS; do
         say "gate: $GATE_REQUESTS requests from $n JIDs of $A, pinned to" \
-            "core $SERVER_CORE; load average $(load)"
+            "core $SERVER_CORE; load average $(loadavg)"
         taskset -c "$SERVER_CORE" "$BIN/gatelat" --requests "$GATE_REQUESTS" \
             --senders "$n" | tee -a "$RESULTS" ||
             say "gate: the p99 missed its target with $n senders"
     done
-    echo "RESULT scenario=trust_load bench=gate loadavg=$(load |
+    echo "RESULT scenario=trust_load bench=gate loadavg=$(loadavg |
         tr ' ' ',')" | tee -a "$RESULTS"
 }
 
 # ---- 3. a flood of subscription requests from one domain ----------------
 
-TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
-
-# Register PREFIX1..PREFIXN on a server through its admin API.
-xmppd_register() {  # ADMIN_PORT HOST PREFIX N
-    "$PY" - "$1" "$TOKEN" "$2" "$3" "$4" "$PASSWORD" <<'EOF' ||
-import json, sys, time, urllib.error, urllib.request
-from concurrent.futures import ThreadPoolExecutor
-port, token, host, prefix, n, pw = (int(sys.argv[1]), sys.argv[2],
-    sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
-url = "http://127.0.0.1:%d/api/register" % port
-def reg(i):
-    body = json.dumps({"user": "%s%d" % (prefix, i), "host": host,
-                       "password": pw}).encode()
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json",
-        "Authorization": "Bearer " + token})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-t = time.time()
-with ThreadPoolExecutor(8) as ex:
-    codes = list(ex.map(reg, range(1, n + 1)))
-bad = [c for c in codes if c != 200]
-print("== %s: %d accounts %s1.. in %.1f s, %d failed" % (host, n, prefix,
-      time.time() - t, len(bad)))
-sys.exit(1 if bad else 0)
-EOF
-        die "registration on $2 failed"
-}
+TOKEN=$(bench_token)
 
 api() {     # ADMIN_PORT COMMAND: POST /api/COMMAND {} -> JSON on stdout
     curl -sf -m 10 -X POST -H "Authorization: Bearer $TOKEN" \
@@ -251,33 +141,13 @@ decided() {
         2>/dev/null || echo -1
 }
 
-# The probe's histogram now as $BASE/probe-NAME.txt (rep.sh's way).
-probe_dump() {  # NAME
-    local before now
-    before=$(awk '$1 == "probe_dumps_total" {print $2}' \
-        "$BASE/probe.txt" 2>/dev/null || true)
-    kill -USR1 "$PROBE_PID"
-    for _ in $(seq 200); do
-        now=$(awk '$1 == "probe_dumps_total" {print $2}' \
-            "$BASE/probe.txt" 2>/dev/null || true)
-        [ -n "$now" ] && [ "$now" != "$before" ] && break
-        sleep 0.01
-    done
-    cp "$BASE/probe.txt" "$BASE/probe-$1.txt"
-}
-
 # b's /metrics as metrics-NAME.txt, its loop thread's scheduler figures
 # as sched-NAME.txt, the probe's histogram as probe-NAME.txt; a's
 # /metrics as a-metrics-NAME.txt.
 scrape() {  # NAME
-    curl -sf -m 10 -H "Authorization: Bearer $TOKEN" \
-        "http://127.0.0.1:$B_ADMIN/metrics" >"$BASE/metrics-$1.txt" ||
-        die "GET /metrics on $B failed"
-    cat "/proc/$B_PID/schedstat" >"$BASE/sched-$1.txt" 2>/dev/null ||
-        echo "0 0 0" >"$BASE/sched-$1.txt"
-    curl -sf -m 10 -H "Authorization: Bearer $TOKEN" \
-        "http://127.0.0.1:$A_ADMIN/metrics" >"$BASE/a-metrics-$1.txt" ||
-        die "GET /metrics on $A failed"
+    metrics_get "$B_ADMIN" "$TOKEN" "$BASE/metrics-$1.txt"
+    schedstat_get "$B_PID" "$BASE/sched-$1.txt"
+    metrics_get "$A_ADMIN" "$TOKEN" "$BASE/a-metrics-$1.txt"
     probe_dump "$1"
 }
 
@@ -306,14 +176,14 @@ $8
 EOF
 }
 
+start_xmppd() {    # DOMAIN CORE C2S ADMIN: its PID in SPAWNED_PID
+    xmppd_spawn "$2" "$BASE/$1" "$BASE/$1/xmppd.yml" "$BASE/$1/xmppd.log"
+    ports_wait 60 "$BASE/$1/xmppd.log" "$3" "$4"
+}
+
 start_b() {
-    ( cd "$BASE/$B" && exec taskset -c "$SERVER_CORE" "$XMPPD" \
-        --config "$BASE/$B/xmppd.yml" >>"$BASE/$B/xmppd.log" 2>&1 ) &
-    B_PID=$!
-    if ! wait_port "$B_C2S" 60 || ! wait_port "$B_ADMIN" 10; then
-        tail -n 20 "$BASE/$B/xmppd.log" >&2 || true
-        die "$B did not start (its log is above)"
-    fi
+    start_xmppd "$B" "$SERVER_CORE" "$B_C2S" "$B_ADMIN"
+    B_PID=$SPAWNED_PID
 }
 
 run_flood() {
@@ -344,19 +214,25 @@ run_flood() {
     write_config "$B" "$B_C2S" "$B_ADMIN" "$B_S2S" "$A" "$A_S2S" "$pgb" ""
 
     start_b
-    ( cd "$BASE/$A" && exec taskset -c "$GEN_CORE" "$XMPPD" \
-        --config "$BASE/$A/xmppd.yml" >>"$BASE/$A/xmppd.log" 2>&1 ) &
-    A_PID=$!
-    if ! wait_port "$A_C2S" 60 || ! wait_port "$A_ADMIN" 10; then
-        tail -n 20 "$BASE/$A/xmppd.log" >&2 || true
-        die "$A did not start (its log is above)"
-    fi
-    xmppd_register "$A_ADMIN" "$A" s "$SENDERS"
-    xmppd_register "$B_ADMIN" "$B" bench $(( 2 * PAIRS ))
-    xmppd_register "$B_ADMIN" "$B" warm 1
+    start_xmppd "$A" "$GEN_CORE" "$A_C2S" "$A_ADMIN"
+    A_PID=$SPAWNED_PID
+    xmppd_register "$A_ADMIN" "$TOKEN" "$A" s "$SENDERS"
+    # A thousand requests to strangers each is what a spammer does: a's own
+    # reputation would rate the senders bad and its egress rule would stop
+    # them (as it should).  This bench measures b, so a's operator vouches
+    # for its senders with a pin.
+    for i in $(seq 1 "$SENDERS"); do
+        curl -sf -m 10 -H "Authorization: Bearer $TOKEN" \
+            -H "Content-Type: application/json" \
+            -d "{\"jid\": \"s$i@$A\", \"score\": \"50\", \"reason\": \"bench sender\"}" \
+            "http://127.0.0.1:$A_ADMIN/api/reputation_set" >/dev/null ||
+            die "cannot pin s$i@$A"
+    done
+    xmppd_register "$B_ADMIN" "$TOKEN" "$B" bench $(( 2 * PAIRS ))
+    xmppd_register "$B_ADMIN" "$TOKEN" "$B" warm 1
     # The targets: copies of bench1's row (same credentials; nobody logs in
     # as them), then a restart so that mod_reputation loads them.
-    psql -h "$pgb" -U xmppd -d xmppd -X -q -v ON_ERROR_STOP=1 -c "
+    psql_in "$pgb" "
         INSERT INTO accounts (username, host, created_at,
             creds_changed_at, scram_sha1_salt, scram_sha1_iterations,
             scram_sha1_stored_key, scram_sha1_server_key,
@@ -375,8 +251,7 @@ run_flood() {
     B_PID=""
     start_b
     # The control: an idle loop measuring itself on b's core.
-    taskset -c "$SERVER_CORE" "$LAGPROBE" --out "$BASE/probe.txt" &
-    PROBE_PID=$!
+    probe_start "$LAGPROBE" "$SERVER_CORE"
     sleep 1
     scrape start
     grep -q '^xmppd_gate_decisions_total' "$BASE/metrics-start.txt" ||
@@ -400,7 +275,7 @@ run_flood() {
 
     chat_s=$(( 2 * PHASE + TARGETS / RATE + 30 ))
     say "flood: chat on $B, $PAIRS pairs at $CHAT_RATE msgs/s for" \
-        "$chat_s s; load average $(load)"
+        "$chat_s s; load average $(loadavg)"
     taskset -c "$GEN_CORE" "$LOADGEN" --label xmppd-trust --domain "$B" \
         --password "$PASSWORD" --users $(( 2 * PAIRS )) --mode chat \
         --port "$B_C2S" --pairs "$PAIRS" --rate "$CHAT_RATE" \
@@ -411,12 +286,12 @@ run_flood() {
     kill -0 "$CHAT_PID" 2>/dev/null ||
         { cat "$BASE/chat.log" >&2; die "the chat generator ended early"; }
 
-    say "flood: window 1, chat alone ($PHASE s); load average $(load)"
+    say "flood: window 1, chat alone ($PHASE s); load average $(loadavg)"
     scrape p1a; sleep "$PHASE"; scrape p1b
 
     n0=$(decided)
     say "flood: window 2, $TARGETS requests from $SENDERS senders of $A" \
-        "at $RATE/s; load average $(load)"
+        "at $RATE/s; load average $(loadavg)"
     scrape p2a
     t0=$(date +%s.%N)
     taskset -c "$GEN_CORE" "$BIN/subflood" --port "$A_C2S" --domain "$A" \
@@ -438,11 +313,11 @@ run_flood() {
     t1=$(date +%s.%N)
     say "flood: $(( $(decided) - n0 )) of $TARGETS decided" \
         "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s" \
-        "after the first request; load average $(load)"
+        "after the first request; load average $(loadavg)"
     wait "$FLOOD_PID" || say "flood: subflood reported a failure"
     FLOOD_PID=""
     grep -v '^{' "$BASE/flood.log" | tee -a "$RESULTS" || true
-    echo "RESULT scenario=trust_load bench=flood loadavg=$(load |
+    echo "RESULT scenario=trust_load bench=flood loadavg=$(loadavg |
         tr ' ' ',')" | tee -a "$RESULTS"
 
     say "flood: waiting for the chat step to end"
@@ -453,81 +328,15 @@ run_flood() {
     api "$B_ADMIN" gate_stats >"$BASE/gate_stats.json" 2>/dev/null || true
     say "$B gate_stats: $(cat "$BASE/gate_stats.json")"
 
-    "$PY" - "$BASE" "$TARGETS" <<'EOF' | tee -a "$RESULTS"
+    py - "$BASE" "$TARGETS" <<'EOF' | tee -a "$RESULTS"
 import sys
+from benchlib import INF, delta, lag_lines, load, quantile, top, window
 base, targets = sys.argv[1], int(sys.argv[2])
-INF = float("inf")
-def load(kind, name):
-    m = {}
-    for line in open("%s/%s-%s.txt" % (base, kind, name)):
-        if line.startswith("#") or not line.strip():
-            continue
-        key, _, val = line.rpartition(" ")
-        try:
-            m[key] = float(val)
-        except ValueError:
-            pass
-    return m
-def buckets(m, family):
-    out = {}
-    pre = family + '_bucket{le="'
-    for k, v in m.items():
-        if k.startswith(pre):
-            le = k[len(pre):].split('"')[0]
-            out[INF if le == "+Inf" else float(le)] = v
-    return out
-def window(kind, family, a, b):
-    ba = buckets(load(kind, a), family)
-    return sorted((le, v - ba.get(le, 0))
-                  for le, v in buckets(load(kind, b), family).items())
-def quantile(cum, q):
-    # Linear inside the bucket, as Prometheus' histogram_quantile does.
-    n = cum[-1][1] if cum else 0
-    if n <= 0:
-        return None, None
-    rank = q * n
-    prev_le, prev_c = 0.0, 0.0
-    for le, c in cum:
-        if c >= rank:
-            if le == INF:
-                return prev_le, le
-            return prev_le + (le - prev_le) * (rank - prev_c) / \
-                max(c - prev_c, 1e-9), le
-        prev_le, prev_c = le, c
-    return None, None
-def top(cum):
-    t, prev = 0.0, 0
-    for le, c in cum:
-        if c > prev:
-            t = le
-        prev = c
-    return t
-def ms(s):
-    return "inf" if s == INF else "%.3f" % (s * 1000)
-def sched(a, b):
-    va, vb = ([int(x) for x in open("%s/sched-%s.txt" % (base, n)).read()
-               .split()] for n in (a, b))
-    return (vb[0] - va[0]) / 1e6, (vb[1] - va[1]) / 1e6
-def lag(scenario, kind, family, name, a, b, extra=""):
-    cum = window(kind, family, a, b)
-    n = cum[-1][1] if cum else 0
-    if n <= 0:
-        return "RESULT server=xmppd scenario=%s window=%s samples=0" % (
-            scenario, name)
-    p99, p99_le = quantile(cum, 0.99)
-    within = dict(cum).get(0.001, 0) / n
-    return ("RESULT server=xmppd scenario=%s window=%s samples=%d "
-            "within_1ms=%.4f p99_bucket_ms=%s p99_ms=%.3f max_bucket_ms=%s%s "
-            "pass=%s" % (scenario, name, n, within, ms(p99_le), p99 * 1000,
-            ms(top(cum)), extra, "yes" if within >= 0.99 else "no"))
-for name, a, b in (("chat", "p1a", "p1b"), ("flood", "p2a", "p2b")):
-    run, wait = sched(a, b)
-    print(lag("trust_flood_lag", "metrics", "xmppd_loop_lag_seconds", name,
-              a, b, " cpu_ms=%.0f runq_wait_ms=%.1f" % (run, wait)))
-    print(lag("trust_flood_lag_probe", "probe", "probe_loop_lag_seconds",
-              name, a, b))
+lag_lines(base, "trust_flood_lag", (("chat", [("p1a", "p1b")]),
+                                    ("flood", [("p2a", "p2b")])), 3)
 # The gate over the flood: decisions by reason, its own histogram.
-ma, mb = load("metrics", "p2a"), load("metrics", "p2b")
+ma, mb = load(base, "metrics", "p2a"), load(base, "metrics", "p2b")
+me = load(base, "metrics", "end")
 dec = {}
 for k, v in mb.items():
     if k.startswith("xmppd_gate_decisions_total{"):
@@ -536,17 +345,14 @@ for k, v in mb.items():
             lab = k[k.index("{") + 1:-1].replace('"', "").replace(",", "/")
             dec[lab] = int(d)
 total = sum(dec.values())
-cum = window("metrics", "xmppd_gate_decision_seconds", "p2a", "p2b")
+cum = window(base, "metrics", "xmppd_gate_decision_seconds", [("p2a", "p2b")])
 p50, _ = quantile(cum, 0.5)
 p99, p99_le = quantile(cum, 0.99)
 cnt = mb.get("xmppd_gate_decision_seconds_count", 0) - \
     ma.get("xmppd_gate_decision_seconds_count", 0)
 sm = mb.get("xmppd_gate_decision_seconds_sum", 0) - \
     ma.get("xmppd_gate_decision_seconds_sum", 0)
-def delta(fam, m0, m1):
-    return sum(v - m0.get(k, 0) for k, v in m1.items()
-               if k == fam or k.startswith(fam + "{"))
-aa, ab = load("a-metrics", "p2a"), load("a-metrics", "p2b")
+aa, ab = load(base, "a-metrics", "p2a"), load(base, "a-metrics", "p2b")
 print("RESULT server=xmppd scenario=trust_flood_gate decided=%d target=%d "
       "%s hist_count=%d mean_us=%.1f p50_us=%s p99_us=%s p99_bucket_us=%s "
       "max_bucket_us=%s pending_end=%d flags_issued_a=%d checked_b=%d "
@@ -562,10 +368,8 @@ print("RESULT server=xmppd scenario=trust_flood_gate decided=%d target=%d "
       mb.get("xmppd_gate_pending", 0),
       delta("xmppd_trust_flags_issued_total", aa, ab),
       delta("xmppd_trust_flags_checked_total", ma, mb),
-      delta("xmppd_audit_written_total", load("metrics", "p2a"),
-            load("metrics", "end")),
-      delta("xmppd_audit_dropped_total", load("metrics", "p2a"),
-            load("metrics", "end")),
+      delta("xmppd_audit_written_total", ma, me),
+      delta("xmppd_audit_dropped_total", ma, me),
       "yes" if total == targets else "no"))
 EOF
     stop_pid "$A_PID"
@@ -574,116 +378,88 @@ EOF
     B_PID=""
     stop_pid "$PROBE_PID"
     PROBE_PID=""
-    "$REPO/deploy/pg.sh" stop "$pga" >/dev/null
-    "$REPO/deploy/pg.sh" stop "$pgb" >/dev/null
+    pg_stop "$pga"
+    pg_stop "$pgb"
 }
 
-for b in $BENCHES; do
-    case $b in
-    flags) run_flags ;;
-    gate) run_gate ;;
-    flood) run_flood ;;
-    esac
-done
+# shellcheck disable=SC2086 # one word per bench
+bench_run $BENCHES
 
 # ---- the summary ---------------------------------------------------------
 
-say "done in $(( $(date +%s) - T_START )) s; load average now $(load)"
-"$PY" - "$RESULTS" <<'EOF' | tee "$OUT/trust-summary-$STAMP.txt"
+say "done in $(( $(date +%s) - T_START )) s; load average now $(loadavg)"
+py - "$RESULTS" <<'EOF' | tee "$OUT/trust-summary-$STAMP.txt"
 import sys
-rows = []
-for line in open(sys.argv[1]):
-    if line.startswith("RESULT "):
-        rows.append(dict(kv.split("=", 1) for kv in line.split()[1:]
-                         if "=" in kv))
-def picks(scenario, **want):
-    return [r for r in rows if r.get("scenario") == scenario and
-            all(r.get(k) == v for k, v in want.items())]
-def pick(scenario, **want):
-    p = picks(scenario, **want)
-    return p[-1] if p else None
-def num(r, k):
-    try:
-        return float(r[k])
-    except (TypeError, KeyError, ValueError):
-        return None
-def fmt(v, nd=0):
-    return "-" if v is None else "{:,.{}f}".format(v, nd)
-def verdict(ok):
-    return "-" if ok is None else ("met" if ok else "MISSED")
-lines = []
-def row(figure, value, target="", ok=None):
-    lines.append("| %-62s | %28s | %-13s | %-7s |" % (figure, value, target,
-                                                       verdict(ok)))
+from benchlib import Table, fmt, num, pick, picks, results
+rows = results(sys.argv[1])
+t = Table(62, 28, 13)
 for ph, label in (("sign", "flags signed/s (strip + attach)"),
                   ("check", "flags checked/s (find, parse, verify, replay)"),
                   ("verify", "  xs_flag_verify alone, /s"),
                   ("wire", "  with the XML parse in front, /s"),
                   ("ed_sign", "  libsodium Ed25519 sign alone, /s"),
                   ("ed_verify", "  libsodium Ed25519 verify alone, /s")):
-    r = pick("trust_flags", phase=ph)
+    r = pick(rows, "trust_flags", phase=ph)
     if r is not None:
-        row(label + ", one core", "%s (%s us each)" % (fmt(num(r, "per_s")),
-            fmt(num(r, "us_each"), 1)), "", None if r.get("failed") == "0"
-            else False)
-l = pick("trust_load", bench="flags")
+        t.row(label + ", one core", "%s (%s us each)" % (fmt(num(r,
+              "per_s")), fmt(num(r, "us_each"), 1)), "",
+              None if r.get("failed") == "0" else False)
+l = pick(rows, "trust_load", bench="flags")
 if l is not None:
-    row("  load average during flags", l["loadavg"].replace(",", " "))
-for r in picks("trust_gate"):
+    t.row("  load average during flags", l["loadavg"].replace(",", " "))
+for r in picks(rows, "trust_gate"):
     p99 = num(r, "p99_us")
-    row("gate decision p99 (us), sender domain with %s JIDs known" %
-        fmt(num(r, "senders")), "%s (p50 %s, max %s)" % (fmt(p99, 1),
-        fmt(num(r, "p50_us"), 1), fmt(num(r, "max_us"), 0)), "< 200 us",
-        None if p99 is None else p99 < 200)
-    row("  mean us: flag check, judge, audit", "%s, %s, %s" % (
-        fmt(num(r, "check_us"), 1), fmt(num(r, "judge_us"), 1),
-        fmt(num(r, "audit_us"), 1)))
-l = pick("trust_load", bench="gate")
+    t.row("gate decision p99 (us), sender domain with %s JIDs known" %
+          fmt(num(r, "senders")), "%s (p50 %s, max %s)" % (fmt(p99, 1),
+          fmt(num(r, "p50_us"), 1), fmt(num(r, "max_us"), 0)), "< 200 us",
+          None if p99 is None else p99 < 200)
+    t.row("  mean us: flag check, judge, audit", "%s, %s, %s" % (
+          fmt(num(r, "check_us"), 1), fmt(num(r, "judge_us"), 1),
+          fmt(num(r, "audit_us"), 1)))
+l = pick(rows, "trust_load", bench="gate")
 if l is not None:
-    row("  load average during gate", l["loadavg"].replace(",", " "))
-f = pick("trust_flood_send")
-g = pick("trust_flood_gate")
+    t.row("  load average during gate", l["loadavg"].replace(",", " "))
+f = pick(rows, "trust_flood_send")
+g = pick(rows, "trust_flood_gate")
 if f is not None:
-    row("flood: requests sent by %s senders (achieved rate)" % f["senders"],
-        "%s (%s/s)" % (fmt(num(f, "sent")), fmt(num(f, "sent_per_s"))))
+    t.row("flood: requests sent by %s senders (achieved rate)" %
+          f["senders"], "%s (%s/s)" % (fmt(num(f, "sent")),
+          fmt(num(f, "sent_per_s"))))
 if g is not None:
-    row("flood: decided by b's gate", "%s of %s" % (fmt(num(g, "decided")),
-        fmt(num(g, "target"))), "all", g.get("pass") == "yes")
+    t.row("flood: decided by b's gate", "%s of %s" % (fmt(num(g, "decided")),
+          fmt(num(g, "target"))), "all", g.get("pass") == "yes")
     # Past the last bound (5 ms) the histogram says only "more".
     p99 = "> 5000" if g.get("p99_bucket_us") == "inf" else g.get("p99_us")
-    row("  b's xmppd_gate_decision_seconds p50 / p99 (us)", "%s / %s" % (
-        g.get("p50_us"), p99), "< 200 us", None
-        if num(g, "p99_us") is None else num(g, "p99_us") < 200 and
-        g.get("p99_bucket_us") != "inf")
-    row("  mean (us), from its sum and count", fmt(num(g, "mean_us"), 1))
+    t.row("  b's xmppd_gate_decision_seconds p50 / p99 (us)", "%s / %s" % (
+          g.get("p50_us"), p99), "< 200 us", None
+          if num(g, "p99_us") is None else num(g, "p99_us") < 200 and
+          g.get("p99_bucket_us") != "inf")
+    t.row("  mean (us), from its sum and count", fmt(num(g, "mean_us"), 1))
 for name in ("chat", "flood"):
-    l = pick("trust_flood_lag", window=name)
-    p = pick("trust_flood_lag_probe", window=name)
+    l = pick(rows, "trust_flood_lag", window=name)
+    p = pick(rows, "trust_flood_lag_probe", window=name)
     if l is None:
         continue
     v = num(l, "p99_ms")
-    row("b's loop lag p99 (ms), %s window (%s samples)" % (
-        "chat alone" if name == "chat" else "flood + chat",
-        fmt(num(l, "samples"))), "-" if v is None else "%.3f (<= %s)" % (
-        v, l.get("p99_bucket_ms")), "< 1 ms" if name == "flood" else "",
-        None if name != "flood" or v is None else l.get("pass") == "yes")
+    t.row("b's loop lag p99 (ms), %s window (%s samples)" % (
+          "chat alone" if name == "chat" else "flood + chat",
+          fmt(num(l, "samples"))), "-" if v is None else "%.3f (<= %s)" % (
+          v, l.get("p99_bucket_ms")), "< 1 ms" if name == "flood" else "",
+          None if name != "flood" or v is None else l.get("pass") == "yes")
     if p is not None and num(p, "p99_ms") is not None:
-        row("  idle probe on the same core, p99 (ms)", "%.3f (<= %s)" % (
-            num(p, "p99_ms"), p.get("p99_bucket_ms")), "machine noise")
-    row("  b's loop thread waited for the CPU (ms)",
-        fmt(num(l, "runq_wait_ms"), 1), "other work")
-ch = pick("chat")
+        t.row("  idle probe on the same core, p99 (ms)", "%.3f (<= %s)" % (
+              num(p, "p99_ms"), p.get("p99_bucket_ms")), "machine noise")
+    t.row("  b's loop thread waited for the CPU (ms)",
+          fmt(num(l, "runq_wait_ms"), 1), "other work")
+ch = pick(rows, "chat")
 if ch is not None:
     lost, dropped = num(ch, "lost"), num(ch, "dropped")
-    row("chat on b during it (%s msgs/s): lost, sessions dropped" %
-        fmt(num(ch, "rate")), "%s, %s" % (fmt(lost), fmt(dropped)), "0",
-        lost == 0 and dropped == 0)
-l = pick("trust_load", bench="flood")
+    t.row("chat on b during it (%s msgs/s): lost, sessions dropped" %
+          fmt(num(ch, "rate")), "%s, %s" % (fmt(lost), fmt(dropped)), "0",
+          lost == 0 and dropped == 0)
+l = pick(rows, "trust_load", bench="flood")
 if l is not None:
-    row("  load average at the end of the flood",
-        l["loadavg"].replace(",", " "))
-print("| %-62s | %28s | %-13s | %-7s |" % ("figure", "value", "target",
-                                            "verdict"))
-print("|" + "-" * 64 + "|" + "-" * 30 + "|" + "-" * 15 + "|" + "-" * 9 + "|")
-print("\n".join(lines))
+    t.row("  load average at the end of the flood",
+          l["loadavg"].replace(",", " "))
+t.print()
 EOF

@@ -22,10 +22,10 @@
 #include "db/migrate.h"
 #include "db/reputation.h"
 
-#include <getopt.h>
+#include "tests/bench/common/bench.h"
+
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
@@ -83,64 +83,27 @@ usage(FILE *f)
 static bool
 opts_parse(int argc, char **argv, struct in_opts *o)
 {
-    static const struct option longs[] = {
-        { "pg", required_argument, NULL, 'p' },
-        { "seconds", required_argument, NULL, 's' },
-        { "items", required_argument, NULL, 'n' },
-        { "pool", required_argument, NULL, 'c' },
-        { "json", no_argument, NULL, 'j' },
-        { "migrate-only", no_argument, NULL, 'm' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    const struct bench_opt opts[] = {
+        { "pg", BENCH_OPT_STR, &o->pg_dir, 0, 0 },
+        { "seconds", BENCH_OPT_DOUBLE, &o->seconds, 1, 600 },
+        { "items", BENCH_OPT_U64, &o->items, 1, (double)UINT64_MAX },
+        { "pool", BENCH_OPT_INT, &o->pool, 1, 64 },
+        { "json", BENCH_OPT_FLAG, &o->json, 0, 0 },
+        { "migrate-only", BENCH_OPT_FLAG, &o->migrate_only, 0, 0 },
+        { NULL, 0, NULL, 0, 0 },
     };
-    char *end;
-    int c;
 
     memset(o, 0, sizeof(*o));
     o->seconds = 15;
     o->items = 1000000;
     o->pool = 4;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            o->pg_dir = optarg;
-            break;
-        case 's':
-            o->seconds = strtod(optarg, &end);
-            if (*optarg == '\0' || *end != '\0' || !(o->seconds >= 1) ||
-                o->seconds > 600)
-                goto bad;
-            break;
-        case 'n':
-            o->items = strtoull(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || o->items < 1)
-                goto bad;
-            break;
-        case 'c':
-            o->pool = (int)strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || o->pool < 1 ||
-                o->pool > 64)
-                goto bad;
-            break;
-        case 'j':
-            o->json = true;
-            break;
-        case 'm':
-            o->migrate_only = true;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            goto bad;
-        }
+    if (!bench_opts_parse(argc, argv, opts, usage))
+        return false;
+    if (o->pg_dir == NULL) {
+        usage(stderr);
+        return false;
     }
-    if (optind != argc || o->pg_dir == NULL)
-        goto bad;
     return true;
-bad:
-    usage(stderr);
-    return false;
 }
 
 /* ---- running the loop ------------------------------------------------ */

@@ -46,12 +46,12 @@
  */
 #include "reputation/engine.h"
 
-#include <getopt.h>
+#include "tests/bench/common/bench.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define SC_TARGET       1000000.0   /* lookups/s, issue 5 */
 #define SC_DOMAINS      2000        /* remote domains the JIDs are under */
@@ -70,80 +70,6 @@
 #define SC_FLOOD        20000       /* JIDs of the flooding domain */
 #define SC_FLOOD_US     200.0       /* the gate's p99 target, issue 6 */
 
-/* Reproducible runs: the same seed builds the same engine and the same
- * mix.  Not for anything secret (a bench only), so not randombytes_buf. */
-static uint64_t sc_rng_state = 0x9e3779b97f4a7c15u;
-
-static uint64_t
-sc_rand(void)
-{
-    uint64_t z = (sc_rng_state += 0x9e3779b97f4a7c15u);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, n), n > 0 (the modulo bias is irrelevant here). */
-static uint64_t
-sc_below(uint64_t n)
-{
-    return sc_rand() % n;
-}
-
-static uint64_t
-sc_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * Every subject name in one arena, NUL-terminated one after the other,
- * with an offset table: 1.4 million small strings without 1.4 million
- * allocations, and a lookup pointer is arena + offset.
- */
-struct sc_names {
-    char   *arena;      /* owned */
-    size_t  len, cap;
-    size_t *off;        /* owned: offset of name i */
-    size_t  n, ncap;
-};
-
-static void
-sc_names_add(struct sc_names *s, const char *name)
-{
-    size_t l = strlen(name) + 1;
-
-    if (s->len + l > s->cap) {
-        s->cap = s->cap == 0 ? 1u << 20 : s->cap * 2;
-        s->arena = xs_realloc(s->arena, s->cap);
-    }
-    if (s->n == s->ncap) {
-        s->ncap = s->ncap == 0 ? 1024 : s->ncap * 2;
-        s->off = xs_reallocarray(s->off, s->ncap, sizeof(s->off[0]));
-    }
-    memcpy(s->arena + s->len, name, l);
-    s->off[s->n++] = s->len;
-    s->len += l;
-}
-
-static const char *
-sc_names_get(const struct sc_names *s, size_t i)
-{
-    return s->arena + s->off[i];
-}
-
-static void
-sc_names_fini(struct sc_names *s)
-{
-    xs_free(s->arena);
-    xs_free(s->off);
-    memset(s, 0, sizeof(*s));
-}
-
 struct sc_opts {
     size_t   accounts;
     size_t   remote;
@@ -155,14 +81,16 @@ struct sc_opts {
     bool     json;
 };
 
+/* Every subject name in an arena (1.4 million small strings without 1.4
+ * million allocations); a lookup pointer is taken once all are in. */
 struct sc_world {
-    struct xs_rep   *rep;       /* owned */
-    int64_t          now;       /* wall seconds the engine sees */
-    struct sc_names  local;     /* u<i>@localhost */
-    struct sc_names  remote;    /* r<i>@d<j>.remote.bench */
-    struct sc_names  domains;   /* d<j>.remote.bench */
-    struct sc_names  unknown;   /* subjects the engine never heard of */
-    size_t           items;     /* evidence items restored */
+    struct xs_rep      *rep;        /* owned */
+    int64_t             now;        /* wall seconds the engine sees */
+    struct bench_names  local;      /* u<i>@localhost */
+    struct bench_names  remote;     /* r<i>@d<j>.remote.bench */
+    struct bench_names  domains;    /* d<j>.remote.bench */
+    struct bench_names  unknown;    /* subjects the engine never heard of */
+    size_t              items;      /* evidence items restored */
 };
 
 static void
@@ -183,34 +111,19 @@ usage(FILE *f)
 }
 
 static bool
-opt_size(const char *s, size_t min, size_t max, size_t *out)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-
-    if (*s == '\0' || *end != '\0' || v < min || v > max)
-        return false;
-    *out = (size_t)v;
-    return true;
-}
-
-static bool
 opts_parse(int argc, char **argv, struct sc_opts *o)
 {
-    static const struct option longs[] = {
-        { "accounts", required_argument, NULL, 'a' },
-        { "remote", required_argument, NULL, 'r' },
-        { "lookups", required_argument, NULL, 'n' },
-        { "seed", required_argument, NULL, 's' },
-        { "budget", required_argument, NULL, 'b' },
-        { "prune-budget", required_argument, NULL, 'p' },
-        { "flood", required_argument, NULL, 'f' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    const struct bench_opt opts[] = {
+        { "accounts", BENCH_OPT_SIZE, &o->accounts, 1, 100000000 },
+        { "remote", BENCH_OPT_SIZE, &o->remote, 1, 100000000 },
+        { "lookups", BENCH_OPT_SIZE, &o->lookups, 1000, 1000000000 },
+        { "seed", BENCH_OPT_U64, &o->seed, 0, (double)UINT64_MAX },
+        { "budget", BENCH_OPT_SIZE, &o->budget, 1, 100000000 },
+        { "prune-budget", BENCH_OPT_SIZE, &o->prune_budget, 1, 100000000 },
+        { "flood", BENCH_OPT_SIZE, &o->flood, 1, 10000000 },
+        { "json", BENCH_OPT_FLAG, &o->json, 0, 0 },
+        { NULL, 0, NULL, 0, 0 },
     };
-    size_t seed = 1;
-    int c;
 
     o->accounts = 1000000;
     o->remote = 200000;
@@ -218,54 +131,9 @@ opts_parse(int argc, char **argv, struct sc_opts *o)
     o->budget = SC_SLICE_BUDGET;
     o->prune_budget = SC_PRUNE_BUDGET;
     o->flood = SC_FLOOD;
+    o->seed = 1;
     o->json = false;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 'a':
-            if (!opt_size(optarg, 1, 100000000, &o->accounts))
-                goto bad;
-            break;
-        case 'r':
-            if (!opt_size(optarg, 1, 100000000, &o->remote))
-                goto bad;
-            break;
-        case 'n':
-            if (!opt_size(optarg, 1000, 1000000000, &o->lookups))
-                goto bad;
-            break;
-        case 's':
-            if (!opt_size(optarg, 0, SIZE_MAX, &seed))
-                goto bad;
-            break;
-        case 'b':
-            if (!opt_size(optarg, 1, 100000000, &o->budget))
-                goto bad;
-            break;
-        case 'p':
-            if (!opt_size(optarg, 1, 100000000, &o->prune_budget))
-                goto bad;
-            break;
-        case 'f':
-            if (!opt_size(optarg, 1, 10000000, &o->flood))
-                goto bad;
-            break;
-        case 'j':
-            o->json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            goto bad;
-        }
-    }
-    if (optind != argc)
-        goto bad;
-    o->seed = seed;
-    return true;
-bad:
-    usage(stderr);
-    return false;
+    return bench_opts_parse(argc, argv, opts, usage);
 }
 
 /* ---- building the engine --------------------------------------------- */
@@ -279,29 +147,28 @@ world_add_account(struct sc_world *w, size_t i)
     uint64_t counts[XS_ACT__COUNT];
     char bare[64];
     const char *name;
-    int64_t created = w->now - (int64_t)sc_below(3 * 365 * SC_DAY);
-    uint64_t sent = sc_below(40);
-    uint64_t accepted = sent == 0 ? 0 : sc_below(sent + 1);
+    int64_t created = w->now - (int64_t)bench_below(3 * 365 * SC_DAY);
+    uint64_t sent = bench_below(40);
+    uint64_t accepted = sent == 0 ? 0 : bench_below(sent + 1);
     uint64_t refused = sent - accepted == 0 ? 0 :
-        sc_below(sent - accepted + 1);
+        bench_below(sent - accepted + 1);
     int n = snprintf(bare, sizeof(bare), "u%zu@" SC_LOCAL_HOST, i);
 
     xs_assert(n > 0 && (size_t)n < sizeof(bare));
-    sc_names_add(&w->local, bare);
-    name = sc_names_get(&w->local, w->local.n - 1);
-    counts[XS_ACT_MSGS_TO_CONTACTS] = sc_below(5000);
-    counts[XS_ACT_MSGS_TO_STRANGERS] = sc_below(8) == 0 ? sc_below(2000) :
-        sc_below(10);
-    counts[XS_ACT_MSGS_FROM_CONTACTS] = sc_below(5000);
-    counts[XS_ACT_MSGS_FROM_STRANGERS] = sc_below(50);
+    name = bench_names_add(&w->local, bare);
+    counts[XS_ACT_MSGS_TO_CONTACTS] = bench_below(5000);
+    counts[XS_ACT_MSGS_TO_STRANGERS] = bench_below(8) == 0 ? bench_below(2000) :
+        bench_below(10);
+    counts[XS_ACT_MSGS_FROM_CONTACTS] = bench_below(5000);
+    counts[XS_ACT_MSGS_FROM_STRANGERS] = bench_below(50);
     counts[XS_ACT_SUBS_SENT] = sent;
     counts[XS_ACT_SUBS_ACCEPTED] = accepted;
     counts[XS_ACT_SUBS_REFUSED] = refused;
-    counts[XS_ACT_SUBS_RECEIVED] = sc_below(40);
-    xs_rep_account_set(w->rep, name, created, sc_below(10000) == 0);
+    counts[XS_ACT_SUBS_RECEIVED] = bench_below(40);
+    xs_rep_account_set(w->rep, name, created, bench_below(10000) == 0);
     xs_rep_account_activity(w->rep, name, counts,
-        (uint32_t)sc_below((uint64_t)(w->now - created) / SC_DAY + 1));
-    xs_rep_account_mutual_set(w->rep, name, (uint32_t)sc_below(60));
+        (uint32_t)bench_below((uint64_t)(w->now - created) / SC_DAY + 1));
+    xs_rep_account_mutual_set(w->rep, name, (uint32_t)bench_below(60));
 }
 
 /* One stored item about subject by a random local account (or by the
@@ -324,19 +191,19 @@ world_restore(struct sc_world *w, const char *subject, bool is_local,
 
     memset(&ev, 0, sizeof(ev));
     ev.subject = subject;
-    ev.at = w->now - (int64_t)sc_below(90 * SC_DAY);
+    ev.at = w->now - (int64_t)bench_below(90 * SC_DAY);
     ev.note = NULL;
     if (is_domain) {
-        ev.kind = system_kinds[sc_below(XS_ARRAY_LEN(system_kinds))];
+        ev.kind = system_kinds[bench_below(XS_ARRAY_LEN(system_kinds))];
         ev.src = XS_EVSRC_SYSTEM;
         ev.source = ev.kind == XS_EVK_RATE_LIMITED ? "shaper s2s" :
             "s2s in";
     } else {
         ev.kind = is_local ?
-            local_kinds[sc_below(XS_ARRAY_LEN(local_kinds))] :
-            user_kinds[sc_below(XS_ARRAY_LEN(user_kinds))];
+            local_kinds[bench_below(XS_ARRAY_LEN(local_kinds))] :
+            user_kinds[bench_below(XS_ARRAY_LEN(user_kinds))];
         ev.src = XS_EVSRC_USER;
-        ev.source = sc_names_get(&w->local, sc_below(w->local.n));
+        ev.source = bench_names_get(&w->local, bench_below(w->local.n));
         if (strcmp(ev.source, subject) == 0)
             return;             /* nobody reports themselves */
     }
@@ -345,7 +212,7 @@ world_restore(struct sc_world *w, const char *subject, bool is_local,
     ev.weight = p->weight[ev.kind];
     if (ev.src == XS_EVSRC_USER)
         ev.weight *= p->reporter_floor +
-            (1 - p->reporter_floor) * (double)sc_below(101) / 100.0;
+            (1 - p->reporter_floor) * (double)bench_below(101) / 100.0;
     xs_rep_restore(w->rep, &ev, is_local, w->now);
     w->items++;
 }
@@ -369,45 +236,44 @@ world_build(struct sc_world *w, const struct sc_opts *o)
         int n = snprintf(name, sizeof(name), "d%zu.remote.bench", j);
 
         xs_assert(n > 0 && (size_t)n < sizeof(name));
-        sc_names_add(&w->domains, name);
+        bench_names_add(&w->domains, name);
     }
     /* Remote JIDs: 1 to 5 items each. */
     for (size_t i = 0; i < o->remote; i++) {
         const char *subject;
-        uint64_t k = 1 + sc_below(5);
+        uint64_t k = 1 + bench_below(5);
         int n = snprintf(name, sizeof(name), "r%zu@d%" PRIu64
-            ".remote.bench", i, sc_below(SC_DOMAINS));
+            ".remote.bench", i, bench_below(SC_DOMAINS));
 
         xs_assert(n > 0 && (size_t)n < sizeof(name));
-        sc_names_add(&w->remote, name);
-        subject = sc_names_get(&w->remote, w->remote.n - 1);
+        subject = bench_names_add(&w->remote, name);
         for (uint64_t j = 0; j < k; j++)
             world_restore(w, subject, false, false);
     }
     /* Domains: what the server saw of their streams, 0 to 3 items. */
     for (size_t j = 0; j < SC_DOMAINS; j++) {
-        uint64_t k = sc_below(4);
+        uint64_t k = bench_below(4);
 
         for (uint64_t i = 0; i < k; i++)
-            world_restore(w, sc_names_get(&w->domains, j), false, true);
+            world_restore(w, bench_names_get(&w->domains, j), false, true);
     }
     /* Some local accounts were blocked or reported: 1 to 3 items. */
     for (size_t i = 0; i < o->accounts; i++) {
         uint64_t k;
 
-        if (sc_below(100) >= SC_BLAMED_PCT)
+        if (bench_below(100) >= SC_BLAMED_PCT)
             continue;
-        k = 1 + sc_below(3);
+        k = 1 + bench_below(3);
         for (uint64_t j = 0; j < k; j++)
-            world_restore(w, sc_names_get(&w->local, i), true, false);
+            world_restore(w, bench_names_get(&w->local, i), true, false);
     }
     /* Subjects nobody knows: well-formed JIDs of other domains. */
     for (size_t i = 0; i < nunknown; i++) {
         int n = snprintf(name, sizeof(name), "x%zu@nowhere%" PRIu64
-            ".example", i, sc_below(SC_DOMAINS));
+            ".example", i, bench_below(SC_DOMAINS));
 
         xs_assert(n > 0 && (size_t)n < sizeof(name));
-        sc_names_add(&w->unknown, name);
+        bench_names_add(&w->unknown, name);
     }
 }
 
@@ -415,10 +281,10 @@ static void
 world_fini(struct sc_world *w)
 {
     xs_rep_free(w->rep);
-    sc_names_fini(&w->local);
-    sc_names_fini(&w->remote);
-    sc_names_fini(&w->domains);
-    sc_names_fini(&w->unknown);
+    bench_names_fini(&w->local);
+    bench_names_fini(&w->remote);
+    bench_names_fini(&w->domains);
+    bench_names_fini(&w->unknown);
 }
 
 /* ---- the mix and the timing ------------------------------------------ */
@@ -430,8 +296,8 @@ mix_new(const struct sc_world *w, size_t n)
     const char **v = xs_calloc(n, sizeof(*v));
 
     for (size_t i = 0; i < n; i++) {
-        uint64_t pick = sc_below(100);
-        const struct sc_names *from;
+        uint64_t pick = bench_below(100);
+        const struct bench_names *from;
         size_t k;
 
         if (pick < SC_MIX_LOCAL)
@@ -442,8 +308,8 @@ mix_new(const struct sc_world *w, size_t n)
             from = &w->domains;
         else
             from = &w->unknown;
-        k = (size_t)sc_below(from->n);
-        v[i] = sc_names_get(from, k);
+        k = (size_t)bench_below(from->n);
+        v[i] = bench_names_get(from, k);
     }
     return v;
 }
@@ -456,13 +322,13 @@ known_shuffled(const struct sc_world *w, size_t *n)
     const char **v = xs_calloc(total, sizeof(*v));
 
     for (size_t i = 0; i < w->local.n; i++)
-        v[k++] = sc_names_get(&w->local, i);
+        v[k++] = bench_names_get(&w->local, i);
     for (size_t i = 0; i < w->remote.n; i++)
-        v[k++] = sc_names_get(&w->remote, i);
+        v[k++] = bench_names_get(&w->remote, i);
     for (size_t i = 0; i < w->domains.n; i++)
-        v[k++] = sc_names_get(&w->domains, i);
+        v[k++] = bench_names_get(&w->domains, i);
     for (size_t i = total - 1; i > 0; i--) {
-        size_t j = (size_t)sc_below(i + 1);
+        size_t j = (size_t)bench_below(i + 1);
         const char *t = v[i];
 
         v[i] = v[j];
@@ -501,14 +367,14 @@ phase_run(struct sc_world *w, const char **v, size_t n, uint64_t c0,
     uint64_t known = 0;
     int64_t sum = 0;
 
-    t0 = sc_now_ns();
+    t0 = bench_now_ns();
     for (size_t i = 0; i < n; i++) {
         struct xs_rep_score s = xs_rep_score(w->rep, v[i], w->now);
 
         sum += s.score + (int64_t)s.level;
         known += s.is_known;
     }
-    ph->seconds = (double)(sc_now_ns() - t0) / 1e9;
+    ph->seconds = (double)(bench_now_ns() - t0) / 1e9;
     c1 = engine_computations(w);
     ph->computations = c1 - c0;
     ph->lookups = n;
@@ -565,15 +431,6 @@ struct sc_slices {
     size_t      rows;       /* lists: rows in the answer */
 };
 
-static uint64_t
-sc_cpu_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 struct sc_clocks {
     uint64_t wall, cpu;
 };
@@ -581,7 +438,7 @@ struct sc_clocks {
 static struct sc_clocks
 sc_clocks(void)
 {
-    return (struct sc_clocks){ .wall = sc_now_ns(), .cpu = sc_cpu_ns() };
+    return (struct sc_clocks){ .wall = bench_now_ns(), .cpu = bench_cpu_ns() };
 }
 
 static void
@@ -679,17 +536,17 @@ flood_run(struct sc_world *w, size_t n)
     for (size_t i = 0; i < n; i++) {
         struct xs_evidence ev = {
             .subject = jid, .kind = XS_EVK_TRUST_FLAG,
-            .weight = 2 + (double)sc_below(8), .src = XS_EVSRC_SYSTEM,
+            .weight = 2 + (double)bench_below(8), .src = XS_EVSRC_SYSTEM,
             .source = "trust_flag",
         };
         int len = snprintf(jid, sizeof(jid), "f%zu@%s", i, dom);
         uint64_t t0;
 
         xs_assert(len > 0 && (size_t)len < sizeof(jid));
-        t0 = sc_now_ns();
+        t0 = bench_now_ns();
         (void)xs_rep_submit(w->rep, &ev, false, w->now, NULL);
         sc = xs_rep_score(w->rep, jid, w->now);
-        us[i] = (double)(sc_now_ns() - t0) / 1e3;
+        us[i] = (double)(bench_now_ns() - t0) / 1e3;
         sum += us[i];
     }
     qsort(us, n, sizeof(*us), sc_double_cmp);
@@ -765,13 +622,13 @@ main(int argc, char **argv)
     if (!opts_parse(argc, argv, &o))
         return 2;
     xs_log_min = XS_LOG_WARN;
-    sc_rng_state ^= o.seed * 0xd1b54a32d192ed03u;
+    bench_rand_seed(o.seed);
 
-    t0 = sc_now_ns();
+    t0 = bench_now_ns();
     world_build(&w, &o);
     printf("# built: %zu accounts, %zu remote JIDs under %d domains, %zu "
         "evidence items in %.1f s; RSS %ld MiB\n", w.local.n, w.remote.n,
-        SC_DOMAINS, w.items, (double)(sc_now_ns() - t0) / 1e9,
+        SC_DOMAINS, w.items, (double)(bench_now_ns() - t0) / 1e9,
         self_rss_kb() / 1024);
     mix = mix_new(&w, o.lookups);
     all = known_shuffled(&w, &nall);
@@ -802,13 +659,13 @@ main(int argc, char **argv)
 
     /* What /metrics (the census) and `reputation_list` would cost on the
      * loop walking every account in one callback, scores cached. */
-    t0 = sc_now_ns();
+    t0 = bench_now_ns();
     (void)xs_rep_census_run(w.rep, w.now, SIZE_MAX);
-    walk_stats = (double)(sc_now_ns() - t0) / 1e6;
+    walk_stats = (double)(bench_now_ns() - t0) / 1e6;
     xs_rep_stats(w.rep, w.now, &st);
-    t0 = sc_now_ns();
+    t0 = bench_now_ns();
     xs_rep_list_below(w.rep, 0, 100, w.now, &listed, &nlisted);
-    walk_list = (double)(sc_now_ns() - t0) / 1e6;
+    walk_list = (double)(bench_now_ns() - t0) / 1e6;
     for (size_t i = 0; i < nlisted; i++)
         xs_free(listed[i].bare);
     xs_free(listed);
@@ -859,9 +716,9 @@ main(int argc, char **argv)
         size_t gone;
         double whole;
 
-        t0 = sc_now_ns();
+        t0 = bench_now_ns();
         gone = xs_rep_prune(w.rep, w.now);
-        whole = (double)(sc_now_ns() - t0) / 1e6;
+        whole = (double)(bench_now_ns() - t0) / 1e6;
         xs_rep_stats(w.rep, w.now, &st);
         printf("# whole prune (xs_rep_prune): %.1f ms, %zu items went, "
             "%" PRIu64 " subjects left: what the slices below avoid\n",

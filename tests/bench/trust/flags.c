@@ -39,16 +39,12 @@
  */
 #include "reputation/flag.h"
 
+#include "tests/bench/common/bench.h"
 #include "xmppd/xml/parser.h"
 
-#include <ftw.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include <sodium.h>
 
@@ -57,75 +53,6 @@
 #define FB_SENDERS      1000        /* distinct senders and recipients */
 #define FB_REPLAY_MAX   200000      /* the policy's replay_cache_max */
 #define FB_DAY          86400
-
-static uint64_t
-fb_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Not for anything secret (which senders and trust values): splitmix64. */
-static uint64_t fb_rng_state = 0x9e3779b97f4a7c15u;
-
-static uint64_t
-fb_rand(void)
-{
-    uint64_t z = (fb_rng_state += 0x9e3779b97f4a7c15u);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-/* ---- per-operation samples -------------------------------------------- */
-
-struct fb_samples {
-    uint64_t *ns;       /* owned */
-    size_t    n, cap;
-    uint64_t  sum;
-};
-
-static void
-fb_samples_add(struct fb_samples *s, uint64_t ns)
-{
-    if (s->n == s->cap) {
-        s->cap = s->cap == 0 ? 65536 : s->cap * 2;
-        s->ns = xs_reallocarray(s->ns, s->cap, sizeof(s->ns[0]));
-    }
-    s->ns[s->n++] = ns;
-    s->sum += ns;
-}
-
-static int
-fb_cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* Percentile p (0..100) in microseconds; sorts the samples. */
-static double
-fb_pct_us(struct fb_samples *s, double p)
-{
-    size_t i;
-
-    if (s->n == 0)
-        return 0;
-    qsort(s->ns, s->n, sizeof(s->ns[0]), fb_cmp_u64);
-    i = (size_t)(p / 100.0 * (double)(s->n - 1) + 0.5);
-    return (double)s->ns[i] / 1e3;
-}
-
-static void
-fb_samples_fini(struct fb_samples *s)
-{
-    xs_free(s->ns);
-    memset(s, 0, sizeof(*s));
-}
 
 /* ---- the world ------------------------------------------------------- */
 
@@ -146,14 +73,6 @@ struct fb_world {
     int                      *trust;            /* owned: per sender */
 };
 
-static int
-fb_rm_one(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static bool
 world_init(struct fb_world *w)
 {
@@ -165,13 +84,8 @@ world_init(struct fb_world *w)
     int n;
 
     memset(w, 0, sizeof(*w));
-    n = snprintf(w->dir, sizeof(w->dir), "/tmp/xmppd-bench-flags.XXXXXX");
-    xs_assert(n > 0 && (size_t)n < sizeof(w->dir));
-    if (mkdtemp(w->dir) == NULL) {
-        perror("flags: mkdtemp");
-        w->dir[0] = '\0';
+    if (!bench_tmpdir_new(w->dir, sizeof(w->dir), "flags"))
         return false;
-    }
     o.dir = w->dir;
     w->now = xs_wall_s();
     if (xs_trustkey_store_load(&o, domains, 1, w->now, &w->keys, err,
@@ -196,8 +110,8 @@ world_init(struct fb_world *w)
         n = snprintf(w->rcpts[i], sizeof(w->rcpts[i]),
             "contact%zu@" FB_RCPT_DOMAIN, 200000 + i * 13);
         xs_assert(n > 0 && (size_t)n < sizeof(w->rcpts[i]));
-        w->since[i] = w->now - FB_DAY * (int64_t)(30 + fb_rand() % 1000);
-        w->trust[i] = 52 + (int)(fb_rand() % 39);
+        w->since[i] = w->now - FB_DAY * (int64_t)(30 + bench_rand() % 1000);
+        w->trust[i] = 52 + (int)(bench_rand() % 39);
     }
     return true;
 }
@@ -206,8 +120,7 @@ static void
 world_fini(struct fb_world *w)
 {
     xs_trustkey_store_free(w->keys);
-    if (w->dir[0] != '\0')
-        nftw(w->dir, fb_rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    bench_tmpdir_free(w->dir);
     xs_free(w->senders);
     xs_free(w->rcpts);
     xs_free(w->since);
@@ -247,11 +160,11 @@ presence_new(const struct xs_flag_claim *c)
 /* ---- phases ---------------------------------------------------------- */
 
 struct fb_phase {
-    const char        *name;
-    const char        *what;
-    struct fb_samples  s;
-    size_t             failed;
-    enum xs_flag_result first_bad;
+    const char           *name;     /* borrowed */
+    const char           *what;     /* borrowed */
+    struct bench_samples  s;        /* one per operation */
+    size_t                failed;
+    enum xs_flag_result   first_bad;
 };
 
 static void
@@ -260,8 +173,9 @@ phase_report(struct fb_phase *ph, const struct fb_opts *o)
     double secs = (double)ph->s.sum / 1e9;
     double rate = secs > 0 ? (double)ph->s.n / secs : 0;
     double us = ph->s.n > 0 ? secs * 1e6 / (double)ph->s.n : 0;
-    double p50 = fb_pct_us(&ph->s, 50), p99 = fb_pct_us(&ph->s, 99);
-    double pmax = fb_pct_us(&ph->s, 100);
+    double p50 = bench_samples_pct_us(&ph->s, 50);
+    double p99 = bench_samples_pct_us(&ph->s, 99);
+    double pmax = bench_samples_pct_us(&ph->s, 100);
 
     printf("# %-8s %8zu ops in %.3f s: %9.0f/s, %7.2f us each (p50 %.2f, "
         "p99 %.2f, max %.1f us)%s%s  [%s]\n", ph->name, ph->s.n, secs, rate,
@@ -293,12 +207,12 @@ run_sign(struct fb_world *w, const struct fb_opts *o, struct fb_phase *ph)
     for (size_t i = 0; i < o->ops; i++) {
         struct xs_flag_claim c = world_claim(w, i);
         struct xs_elem *el = presence_new(&c);
-        uint64_t t0 = fb_now_ns();
+        uint64_t t0 = bench_now_ns();
         xs_rc rc;
 
         (void)xs_flag_strip(el);
         rc = xs_flag_attach(el, &c, w->keys);
-        fb_samples_add(&ph->s, fb_now_ns() - t0);
+        bench_samples_add(&ph->s, bench_now_ns() - t0);
         if (rc != XS_OK)
             phase_fail(ph, XS_FLAG_MALFORMED);
         xs_elem_free(el);
@@ -344,12 +258,12 @@ run_check(struct fb_world *w, const struct fb_opts *o, struct fb_phase *ph)
         for (size_t i = 0; i < n; i++) {
             const char *from = xs_elem_attr(b[i], "from");
             const char *to = xs_elem_attr(b[i], "to");
-            uint64_t t0 = fb_now_ns();
+            uint64_t t0 = bench_now_ns();
             enum xs_flag_result r = xs_flag_from_stanza(b[i], &f, NULL);
 
             if (r == XS_FLAG_OK)
                 r = xs_flag_verify(&v, &f, FB_ISSUER, from, to, w->now);
-            fb_samples_add(&ph->s, fb_now_ns() - t0);
+            bench_samples_add(&ph->s, bench_now_ns() - t0);
             if (r != XS_FLAG_OK)
                 phase_fail(ph, r);
         }
@@ -375,11 +289,11 @@ run_verify(struct fb_world *w, const struct fb_opts *o, struct fb_phase *ph)
             xs_assert(xs_flag_from_stanza(b[i], &fl[i], NULL) ==
                 XS_FLAG_OK);
         for (size_t i = 0; i < n; i++) {
-            uint64_t t0 = fb_now_ns();
+            uint64_t t0 = bench_now_ns();
             enum xs_flag_result r = xs_flag_verify(&v, &fl[i], FB_ISSUER,
                 fl[i].sender, fl[i].recipient, w->now);
 
-            fb_samples_add(&ph->s, fb_now_ns() - t0);
+            bench_samples_add(&ph->s, bench_now_ns() - t0);
             if (r != XS_FLAG_OK)
                 phase_fail(ph, r);
         }
@@ -415,7 +329,7 @@ run_wire(struct fb_world *w, const struct fb_opts *o, struct fb_phase *ph)
             wire[i] = xs_elem_to_string(b[i], "jabber:server");
         batch_free(b, n);
         for (size_t i = 0; i < n; i++) {
-            uint64_t t0 = fb_now_ns();
+            uint64_t t0 = bench_now_ns();
             enum xs_flag_result r = XS_FLAG_MALFORMED;
             const char *from, *to;
 
@@ -429,7 +343,7 @@ run_wire(struct fb_world *w, const struct fb_opts *o, struct fb_phase *ph)
                         w->now);
                 xs_elem_free(ev.el);
             }
-            fb_samples_add(&ph->s, fb_now_ns() - t0);
+            bench_samples_add(&ph->s, bench_now_ns() - t0);
             if (r != XS_FLAG_OK)
                 phase_fail(ph, r);
             xs_free(wire[i]);
@@ -461,19 +375,19 @@ run_ed25519(struct fb_world *w, const struct fb_opts *o,
     xs_elem_free(flag);
     len = xs_flag_canonical(&f, canon, sizeof(canon));
     for (size_t i = 0; i < o->ops; i++) {
-        uint64_t t0 = fb_now_ns();
+        uint64_t t0 = bench_now_ns();
 
         crypto_sign_detached(sig, NULL, (unsigned char *)canon, len, sk);
-        fb_samples_add(&sign->s, fb_now_ns() - t0);
+        bench_samples_add(&sign->s, bench_now_ns() - t0);
         canon[len - 2] = (char)('a' + i % 26);     /* another nonce */
     }
     crypto_sign_detached(sig, NULL, (unsigned char *)canon, len, sk);
     for (size_t i = 0; i < o->ops; i++) {
-        uint64_t t0 = fb_now_ns();
+        uint64_t t0 = bench_now_ns();
         int bad = crypto_sign_verify_detached(sig, (unsigned char *)canon,
             len, pk);
 
-        fb_samples_add(&verify->s, fb_now_ns() - t0);
+        bench_samples_add(&verify->s, bench_now_ns() - t0);
         if (bad != 0)
             phase_fail(verify, XS_FLAG_BAD_SIGNATURE);
     }
@@ -493,59 +407,20 @@ usage(FILE *f)
 }
 
 static bool
-opt_size(const char *s, size_t min, size_t max, size_t *out)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-
-    if (*s == '\0' || *end != '\0' || v < min || v > max)
-        return false;
-    *out = (size_t)v;
-    return true;
-}
-
-static bool
 opts_parse(int argc, char **argv, struct fb_opts *o)
 {
-    static const struct option longs[] = {
-        { "ops", required_argument, NULL, 'n' },
-        { "batch", required_argument, NULL, 'b' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    const struct bench_opt opts[] = {
+        /* A phase's nonces must all fit the replay cache. */
+        { "ops", BENCH_OPT_SIZE, &o->ops, 100, FB_REPLAY_MAX },
+        { "batch", BENCH_OPT_SIZE, &o->batch, 1, 1000000 },
+        { "json", BENCH_OPT_FLAG, &o->json, 0, 0 },
+        { NULL, 0, NULL, 0, 0 },
     };
-    int c;
 
     o->ops = 100000;
     o->batch = 10000;
     o->json = false;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            /* A phase's nonces must all fit the replay cache. */
-            if (!opt_size(optarg, 100, FB_REPLAY_MAX, &o->ops))
-                goto bad;
-            break;
-        case 'b':
-            if (!opt_size(optarg, 1, 1000000, &o->batch))
-                goto bad;
-            break;
-        case 'j':
-            o->json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            goto bad;
-        }
-    }
-    if (optind != argc)
-        goto bad;
-    return true;
-bad:
-    usage(stderr);
-    return false;
+    return bench_opts_parse(argc, argv, opts, usage);
 }
 
 int
@@ -592,7 +467,7 @@ main(int argc, char **argv)
     for (size_t i = 0; i < XS_ARRAY_LEN(all); i++) {
         phase_report(all[i], &o);
         ok &= all[i]->failed == 0;
-        fb_samples_fini(&all[i]->s);
+        bench_samples_fini(&all[i]->s);
     }
     world_fini(&w);
     return ok ? 0 : 1;

@@ -26,12 +26,12 @@
  *      JSON and queues the row for PostgreSQL.  Every decision is audited
  *      (audit_deliveries: true, the default).
  *
- * gate.c exposes only its hook, and the hook needs the whole server
- * (mod_reputation's engine loaded from PostgreSQL, the router for an
- * unsubscribed answer), so this program calls the same functions in the
- * same order; the few static helpers of gate.c that build the evidence
- * and the audit JSON are mirrored below (gl_* functions; keep them in
- * step with gate.c).  Not timed: the router's action (XS_PASS for a
+ * The hook needs the whole server (mod_reputation's engine loaded from
+ * PostgreSQL, the router for an unsubscribed answer), so this program
+ * calls the same functions in the same order, gate.c's own among them:
+ * xs_gate_flag_item builds the evidence item, xs_gate_audit the audit
+ * entry (gate.h), and the "seen recently" set is reputation/recent.h's,
+ * as gate.c's is.  Not timed: the router's action (XS_PASS for a
  * delivery; an <presence type='unsubscribed'/> routed for a rejection)
  * and the log line (a file write at info level for a rejection).  The
  * database queues are real (pgq, never connected: a fresh pool per batch
@@ -55,25 +55,21 @@
  * 0 when the p99 met the target and every flag verified, 1 when not, 2 for
  * a usage or set-up error.
  */
-#include "reputation/audit.h"
 #include "reputation/gate.h"
+#include "reputation/recent.h"
 #include "reputation/trust.h"
 
 #include "db/pgq.h"
 #include "db/reputation.h"
+#include "tests/bench/common/bench.h"
 #include "xmppd/core/module.h"
 #include "xmppd/core/server.h"
 #include "xmppd/im/roster.h"
 
-#include <ftw.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include <event2/event.h>
 #include <sodium.h>
@@ -85,11 +81,9 @@
 #define GL_SPAMMER_PCT      1       /* of the senders with items */
 #define GL_LOW_TRUST_PCT    3       /* flags below min_flag_trust */
 #define GL_DAY              86400
-/* As gate.c. */
+/* gate.c's (sender, issuer) set: GATE_FLAGGED_MAX, GATE_FLAGGED_WINDOW_S. */
 #define GL_FLAGGED_MAX      65536
 #define GL_FLAGGED_WINDOW_S 600
-#define GL_AUDIT_LINES_MAX  20
-#define GL_NOTE_MAX         128
 
 extern const struct xs_module xs_mod_trust;
 extern const struct xs_module xs_mod_audit;
@@ -113,102 +107,6 @@ void
 xs_startup_release(bool is_ok)
 {
     (void)is_ok;
-}
-
-/* ---- small helpers ----------------------------------------------------- */
-
-static uint64_t
-gl_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Reproducible, not secret: splitmix64. */
-static uint64_t gl_rng_state = 0x9e3779b97f4a7c15u;
-
-static uint64_t
-gl_rand(void)
-{
-    uint64_t z = (gl_rng_state += 0x9e3779b97f4a7c15u);
-
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static uint64_t
-gl_below(uint64_t n)
-{
-    return gl_rand() % n;
-}
-
-static int
-gl_cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-/* Percentile p of sorted v[0..n), microseconds. */
-static double
-gl_pct_us(const uint64_t *v, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    return (double)v[(size_t)(p / 100.0 * (double)(n - 1) + 0.5)] / 1e3;
-}
-
-static int
-gl_rm_one(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-/* Names in one arena (score.c's layout, fewer of them). */
-struct gl_names {
-    char   *arena;      /* owned */
-    size_t  len, cap;
-    size_t *off;        /* owned */
-    size_t  n, ncap;
-};
-
-static const char *
-gl_names_add(struct gl_names *s, const char *name)
-{
-    size_t l = strlen(name) + 1;
-
-    if (s->len + l > s->cap) {
-        s->cap = s->cap == 0 ? 1u << 20 : s->cap * 2;
-        s->arena = xs_realloc(s->arena, s->cap);
-    }
-    if (s->n == s->ncap) {
-        s->ncap = s->ncap == 0 ? 1024 : s->ncap * 2;
-        s->off = xs_reallocarray(s->off, s->ncap, sizeof(s->off[0]));
-    }
-    memcpy(s->arena + s->len, name, l);
-    s->off[s->n++] = s->len;
-    s->len += l;
-    return s->arena + s->off[s->n - 1];
-}
-
-static const char *
-gl_names_get(const struct gl_names *s, size_t i)
-{
-    return s->arena + s->off[i];
-}
-
-static void
-gl_names_fini(struct gl_names *s)
-{
-    xs_free(s->arena);
-    xs_free(s->off);
-    memset(s, 0, sizeof(*s));
 }
 
 /* ---- options ------------------------------------------------------- */
@@ -237,31 +135,18 @@ usage(FILE *f)
 }
 
 static bool
-opt_size(const char *s, size_t min, size_t max, size_t *out)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-
-    if (*s == '\0' || *end != '\0' || v < min || v > max)
-        return false;
-    *out = (size_t)v;
-    return true;
-}
-
-static bool
 opts_parse(int argc, char **argv, struct gl_opts *o)
 {
-    static const struct option longs[] = {
-        { "requests", required_argument, NULL, 'n' },
-        { "accounts", required_argument, NULL, 'a' },
-        { "remote", required_argument, NULL, 'r' },
-        { "senders", required_argument, NULL, 's' },
-        { "batch", required_argument, NULL, 'b' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    const struct bench_opt opts[] = {
+        { "requests", BENCH_OPT_SIZE, &o->requests, 100, 200000 },
+        { "accounts", BENCH_OPT_SIZE, &o->accounts, 1, 10000000 },
+        { "remote", BENCH_OPT_SIZE, &o->remote, 0, 10000000 },
+        { "senders", BENCH_OPT_SIZE, &o->senders, 1, 1000000 },
+        /* The audit queue holds 100,000 entries and 64 MiB. */
+        { "batch", BENCH_OPT_SIZE, &o->batch, 1, 20000 },
+        { "json", BENCH_OPT_FLAG, &o->json, 0, 0 },
+        { NULL, 0, NULL, 0, 0 },
     };
-    int c;
 
     o->requests = 50000;
     o->accounts = 100000;
@@ -269,45 +154,7 @@ opts_parse(int argc, char **argv, struct gl_opts *o)
     o->senders = 20000;
     o->batch = 5000;
     o->json = false;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (!opt_size(optarg, 100, 200000, &o->requests))
-                goto bad;
-            break;
-        case 'a':
-            if (!opt_size(optarg, 1, 10000000, &o->accounts))
-                goto bad;
-            break;
-        case 'r':
-            if (!opt_size(optarg, 0, 10000000, &o->remote))
-                goto bad;
-            break;
-        case 's':
-            if (!opt_size(optarg, 1, 1000000, &o->senders))
-                goto bad;
-            break;
-        case 'b':
-            /* The audit queue holds 100,000 entries and 64 MiB. */
-            if (!opt_size(optarg, 1, 20000, &o->batch))
-                goto bad;
-            break;
-        case 'j':
-            o->json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            goto bad;
-        }
-    }
-    if (optind != argc)
-        goto bad;
-    return true;
-bad:
-    usage(stderr);
-    return false;
+    return bench_opts_parse(argc, argv, opts, usage);
 }
 
 /* ---- the world ------------------------------------------------------- */
@@ -321,8 +168,8 @@ struct gl_world {
     void                     *trust_state;  /* owned by mod_trust */
     void                     *audit_state;  /* owned by mod_audit */
     int64_t                   now;
-    struct gl_names           local;        /* u<i>@b.bench */
-    struct gl_names           senders;      /* s<i>@a.bench */
+    struct bench_names           local;        /* u<i>@b.bench */
+    struct bench_names           senders;      /* s<i>@a.bench */
     size_t                    items;
 };
 
@@ -334,11 +181,11 @@ gl_item(const struct gl_world *w, const char *subject, enum xs_evk kind)
     memset(&ev, 0, sizeof(ev));
     ev.subject = subject;
     ev.kind = kind;
-    ev.at = w->now - (int64_t)gl_below(90 * GL_DAY);
+    ev.at = w->now - (int64_t)bench_below(90 * GL_DAY);
     ev.src = XS_EVSRC_USER;
-    ev.source = gl_names_get(&w->local, gl_below(w->local.n));
+    ev.source = bench_names_get(&w->local, bench_below(w->local.n));
     ev.weight = w->policy.weight[kind] * (w->policy.reporter_floor +
-        (1 - w->policy.reporter_floor) * (double)gl_below(101) / 100.0);
+        (1 - w->policy.reporter_floor) * (double)bench_below(101) / 100.0);
     return ev;
 }
 
@@ -358,22 +205,22 @@ world_accounts(struct gl_world *w, size_t n)
 
     for (size_t i = 0; i < n; i++) {
         uint64_t counts[XS_ACT__COUNT] = { 0 };
-        int64_t created = w->now - (int64_t)gl_below(3 * 365 * GL_DAY);
+        int64_t created = w->now - (int64_t)bench_below(3 * 365 * GL_DAY);
         const char *name;
         int k = snprintf(bare, sizeof(bare), "u%zu@" GL_HOST, i);
 
         xs_assert(k > 0 && (size_t)k < sizeof(bare));
-        name = gl_names_add(&w->local, bare);
-        counts[XS_ACT_MSGS_TO_CONTACTS] = gl_below(5000);
-        counts[XS_ACT_MSGS_FROM_CONTACTS] = gl_below(5000);
-        counts[XS_ACT_MSGS_TO_STRANGERS] = gl_below(10);
-        counts[XS_ACT_SUBS_SENT] = gl_below(40);
+        name = bench_names_add(&w->local, bare);
+        counts[XS_ACT_MSGS_TO_CONTACTS] = bench_below(5000);
+        counts[XS_ACT_MSGS_FROM_CONTACTS] = bench_below(5000);
+        counts[XS_ACT_MSGS_TO_STRANGERS] = bench_below(10);
+        counts[XS_ACT_SUBS_SENT] = bench_below(40);
         counts[XS_ACT_SUBS_ACCEPTED] = counts[XS_ACT_SUBS_SENT] / 2;
-        counts[XS_ACT_SUBS_RECEIVED] = gl_below(40);
+        counts[XS_ACT_SUBS_RECEIVED] = bench_below(40);
         xs_rep_account_set(w->rep, name, created, false);
         xs_rep_account_activity(w->rep, name, counts,
-            (uint32_t)gl_below((uint64_t)(w->now - created) / GL_DAY + 1));
-        xs_rep_account_mutual_set(w->rep, name, (uint32_t)gl_below(60));
+            (uint32_t)bench_below((uint64_t)(w->now - created) / GL_DAY + 1));
+        xs_rep_account_mutual_set(w->rep, name, (uint32_t)bench_below(60));
     }
 }
 
@@ -383,22 +230,22 @@ world_remote(struct gl_world *w, const struct gl_opts *o)
     static const enum xs_evk kinds[] = { XS_EVK_BLOCK, XS_EVK_REPORT_SPAM,
         XS_EVK_SUB_REFUSED, XS_EVK_CONVERSED, XS_EVK_CONVERSED,
         XS_EVK_CONVERSED };
-    struct gl_names other = { 0 };
+    struct bench_names other = { 0 };
     char name[128];
     int k;
 
     for (size_t i = 0; i < o->remote; i++) {
         const char *s;
-        uint64_t m = 1 + gl_below(5);
+        uint64_t m = 1 + bench_below(5);
 
         k = snprintf(name, sizeof(name), "r%zu@d%" PRIu64 ".remote.bench",
-            i, gl_below(GL_DOMAINS));
+            i, bench_below(GL_DOMAINS));
         xs_assert(k > 0 && (size_t)k < sizeof(name));
-        s = gl_names_add(&other, name);
+        s = bench_names_add(&other, name);
         for (uint64_t j = 0; j < m; j++)
-            gl_restore(w, s, kinds[gl_below(XS_ARRAY_LEN(kinds))]);
+            gl_restore(w, s, kinds[bench_below(XS_ARRAY_LEN(kinds))]);
     }
-    gl_names_fini(&other);
+    bench_names_fini(&other);
     /* The senders: half known (a spammer's worth of blocks and reports
      * for some), half strangers. */
     for (size_t i = 0; i < o->senders; i++) {
@@ -406,11 +253,11 @@ world_remote(struct gl_world *w, const struct gl_opts *o)
 
         k = snprintf(name, sizeof(name), "s%zu@" GL_ISSUER, i);
         xs_assert(k > 0 && (size_t)k < sizeof(name));
-        s = gl_names_add(&w->senders, name);
-        if (gl_below(2) == 0)
+        s = bench_names_add(&w->senders, name);
+        if (bench_below(2) == 0)
             continue;
-        if (gl_below(100) < GL_SPAMMER_PCT) {
-            uint64_t m = 8 + gl_below(8);
+        if (bench_below(100) < GL_SPAMMER_PCT) {
+            uint64_t m = 8 + bench_below(8);
 
             for (uint64_t j = 0; j < m; j++)
                 gl_restore(w, s, j % 2 == 0 ? XS_EVK_BLOCK
@@ -418,10 +265,10 @@ world_remote(struct gl_world *w, const struct gl_opts *o)
         } else {
             /* An ordinary account: our users talk to it, now and then
              * one refuses it. */
-            uint64_t m = 1 + gl_below(4);
+            uint64_t m = 1 + bench_below(4);
 
             for (uint64_t j = 0; j < m; j++)
-                gl_restore(w, s, gl_below(6) == 0 ? XS_EVK_SUB_REFUSED
+                gl_restore(w, s, bench_below(6) == 0 ? XS_EVK_SUB_REFUSED
                     : XS_EVK_CONVERSED);
         }
     }
@@ -460,13 +307,8 @@ world_init(struct gl_world *w, const struct gl_opts *o)
     int n;
 
     memset(w, 0, sizeof(*w));
-    n = snprintf(w->dir, sizeof(w->dir), "/tmp/xmppd-bench-gate.XXXXXX");
-    xs_assert(n > 0 && (size_t)n < sizeof(w->dir));
-    if (mkdtemp(w->dir) == NULL) {
-        perror("gatelat: mkdtemp");
-        w->dir[0] = '\0';
+    if (!bench_tmpdir_new(w->dir, sizeof(w->dir), "gate"))
         return false;
-    }
     w->now = xs_wall_s();
     n = snprintf(adir, sizeof(adir), "%s/a-keys", w->dir);
     xs_assert(n > 0 && (size_t)n < sizeof(adir));
@@ -538,10 +380,9 @@ world_fini(struct gl_world *w)
     if (gl_server.base != NULL)
         event_base_free(gl_server.base);
     xs_trustkey_store_free(w->issuer_keys);
-    if (w->dir[0] != '\0')
-        nftw(w->dir, gl_rm_one, 8, FTW_DEPTH | FTW_PHYS);
-    gl_names_fini(&w->local);
-    gl_names_fini(&w->senders);
+    bench_tmpdir_free(w->dir);
+    bench_names_fini(&w->local);
+    bench_names_fini(&w->senders);
 }
 
 /* ---- requests -------------------------------------------------------- */
@@ -560,14 +401,14 @@ batch_make(struct gl_world *w, struct gl_req *v, size_t n)
         struct xs_elem *el = xs_elem_new(XS_NS_SERVER, "presence");
         struct xs_flag_claim c;
 
-        v[i].from = gl_names_get(&w->senders, gl_below(w->senders.n));
-        v[i].to = gl_names_get(&w->local, gl_below(w->local.n));
+        v[i].from = bench_names_get(&w->senders, bench_below(w->senders.n));
+        v[i].to = bench_names_get(&w->local, bench_below(w->local.n));
         c = (struct xs_flag_claim){
             .issuer = GL_ISSUER, .sender = v[i].from, .recipient = v[i].to,
             .affiliation = "registered",
-            .since = w->now - GL_DAY * (int64_t)(1 + gl_below(700)),
-            .trust = gl_below(100) < GL_LOW_TRUST_PCT
-                ? (int)gl_below(20) : 30 + (int)gl_below(66),
+            .since = w->now - GL_DAY * (int64_t)(1 + bench_below(700)),
+            .trust = bench_below(100) < GL_LOW_TRUST_PCT
+                ? (int)bench_below(20) : 30 + (int)bench_below(66),
             .issued = w->now - 1, .expires = w->now - 1 + XS_FLAG_VALIDITY_S,
         };
         xs_elem_set_attr(el, "from", v[i].from);
@@ -579,128 +420,11 @@ batch_make(struct gl_world *w, struct gl_req *v, size_t n)
     }
 }
 
-/* ---- gate.c's helpers, mirrored --------------------------------------- */
-
-struct gl_recent {
-    uint64_t *slots;
-    size_t    nslots, n, max;
-    int64_t   window_s, started;
-};
-
-static unsigned char gl_hash_key[crypto_shorthash_KEYBYTES];
-
-static bool
-gl_recent_seen(struct gl_recent *s, const char *a, const char *b,
-    int64_t now)
-{
-    unsigned char buf[2 * (XS_REP_SUBJECT_MAX + 1)];
-    unsigned char out[crypto_shorthash_BYTES];
-    size_t alen = strnlen(a, XS_REP_SUBJECT_MAX);
-    size_t blen = strnlen(b, XS_REP_SUBJECT_MAX);
-    uint64_t h;
-    size_t i;
-
-    memcpy(buf, a, alen);
-    buf[alen] = '\0';
-    memcpy(buf + alen + 1, b, blen);
-    crypto_shorthash(out, buf, alen + 1 + blen, gl_hash_key);
-    memcpy(&h, out, sizeof(h));
-    h = h != 0 ? h : 1;
-    if (s->slots == NULL) {
-        s->nslots = 1;
-        while (s->nslots < s->max * 2)
-            s->nslots <<= 1;
-        s->slots = xs_calloc(s->nslots, sizeof(s->slots[0]));
-        s->started = now;
-    }
-    if (now - s->started >= s->window_s || now < s->started ||
-        s->n >= s->max) {
-        memset(s->slots, 0, s->nslots * sizeof(s->slots[0]));
-        s->n = 0;
-        s->started = now;
-    }
-    for (i = h & (s->nslots - 1); s->slots[i] != 0;
-        i = (i + 1) & (s->nslots - 1)) {
-        if (s->slots[i] == h)
-            return true;
-    }
-    s->slots[i] = h;
-    s->n++;
-    return false;
-}
-
-static json_t *
-gl_json_str(const char *s)
-{
-    size_t n;
-    json_t *v;
-
-    if (s == NULL)
-        return json_string("");
-    n = strlen(s);
-    for (size_t cut = 0; cut < 4 && cut <= n; cut++) {
-        if ((v = json_stringn(s, n - cut)) != NULL)
-            return v;
-    }
-    return json_string("");
-}
-
-static void
-gl_json_lines(json_t *arr, struct xs_rep *r, const char *subject,
-    const char *about, size_t max, int64_t now)
-{
-    struct xs_rep_explanation e;
-
-    xs_rep_explain(r, subject, now, &e);
-    for (size_t i = 0; i < e.nlines && i < max; i++) {
-        const struct xs_rep_line *l = &e.lines[i];
-        json_t *o = json_object();
-
-        json_object_set_new(o, "what", gl_json_str(l->what));
-        json_object_set_new(o, "source_kind", gl_json_str(l->source_kind));
-        json_object_set_new(o, "source", gl_json_str(l->source));
-        json_object_set_new(o, "points",
-            json_real(round(l->points * 100.0) / 100.0));
-        json_object_set_new(o, "age", l->at != 0
-            ? json_integer(now > l->at ? (json_int_t)(now - l->at) : 0)
-            : json_null());
-        json_object_set_new(o, "note", gl_json_str(l->note));
-        if (about != NULL)
-            json_object_set_new(o, "subject", json_string(about));
-        json_array_append_new(arr, o);
-    }
-    xs_rep_explanation_fini(&e);
-}
-
-static json_t *
-gl_json_flag(const struct xs_trust_check *c)
-{
-    json_t *o = json_object();
-    bool is_parsed = c->result != XS_FLAG_ABSENT &&
-        c->result != XS_FLAG_MALFORMED && c->result != XS_FLAG_UNSUPPORTED;
-
-    json_object_set_new(o, "what", json_string("flag"));
-    json_object_set_new(o, "result",
-        json_string(xs_flag_result_name(c->result)));
-    if (is_parsed) {
-        json_object_set_new(o, "issuer", gl_json_str(c->flag.issuer));
-        json_object_set_new(o, "key", gl_json_str(c->flag.key));
-    } else {
-        json_object_set_new(o, "issuer", json_null());
-    }
-    json_object_set_new(o, "trust", is_parsed && c->flag.has_trust
-        ? json_integer(c->flag.trust_n) : json_null());
-    if (c->why != NULL)
-        json_object_set_new(o, "detail", json_string(c->why));
-    return o;
-}
-
 /* ---- one request: the hook's synchronous path --------------------------- */
 
 struct gl_run {
-    struct gl_recent  flagged;
-    uint64_t         *ns;           /* owned: per request */
-    size_t            n;
+    struct xs_rep_recent  flagged;  /* gate.c's (sender, issuer) set */
+    struct bench_samples  ns;       /* per request */
     uint64_t          stage_ns[4];  /* check, judge, audit, other */
     uint64_t          outcomes[XS_GATE_DECISION__COUNT][XS_GATE_R__COUNT];
     uint64_t          not_ok, async, submitted, audited, audit_failed;
@@ -726,7 +450,7 @@ gl_one(struct gl_world *w, struct gl_run *run, struct gl_req *q)
     int trust;
     uint64_t t0, t1, t2, t3, t4;
 
-    t0 = gl_now_ns();
+    t0 = bench_now_ns();
     /* 1. gate_on_s2s_in: an account, the pending record, contacts. */
     xs_assert(xs_rep_account_exists(w->rep, q->to));
     check = xs_calloc(1, sizeof(*check));
@@ -735,10 +459,10 @@ gl_one(struct gl_world *w, struct gl_run *run, struct gl_req *q)
     domain = xs_strdup(GL_ISSUER);
     in.is_contact = xs_roster_loaded(to) != NULL;
     /* 2. The flag. */
-    t1 = gl_now_ns();
+    t1 = bench_now_ns();
     if (!xs_trust_check_start(check, q->st, from, to, gl_on_checked, NULL))
         run->async++;
-    t2 = gl_now_ns();
+    t2 = bench_now_ns();
     if (check->result != XS_FLAG_OK)
         run->not_ok++;
     /* 3. gate_judge: evidence before deciding. */
@@ -751,21 +475,17 @@ gl_one(struct gl_world *w, struct gl_run *run, struct gl_req *q)
         d = xs_rep_score(w->rep, check->flag.issuer, now);
         pts = xs_gate_flag_points(w->policy.trust.flag_weight, trust,
             d.score);
-        if (fabs(pts) >= 0.01 &&
-            !gl_recent_seen(&run->flagged, from, check->flag.issuer, now)) {
-            char note[GL_NOTE_MAX];
-            struct xs_evidence ev = {
-                .at = now, .src = XS_EVSRC_SYSTEM, .subject = from,
-                .kind = XS_EVK_TRUST_FLAG, .weight = pts,
-                .source = check->flag.issuer, .note = note,
-            };
+        if (fabs(pts) >= XS_GATE_POINTS_MIN &&
+            !xs_rep_recent_seen(&run->flagged, from, check->flag.issuer,
+                now)) {
+            char note[XS_GATE_NOTE_MAX];
+            struct xs_evidence ev = xs_gate_flag_item(check, from, pts, now,
+                note, sizeof(note));
             struct xs_evidence stored;
-            enum xs_rep_admit a;
-            int k = snprintf(note, sizeof(note), "trust %d, key %s", trust,
-                check->flag.key);
+            /* What xs_reputation_submit does with the server's engine. */
+            enum xs_rep_admit a = xs_rep_submit(w->rep, &ev, false, now,
+                &stored);
 
-            xs_assert(k > 0 && (size_t)k < sizeof(note));
-            a = xs_rep_submit(w->rep, &ev, false, now, &stored);
             if (a == XS_REP_ADMITTED || a == XS_REP_REPLACED) {
                 run->submitted++;
                 if (xs_rep_db_append(gl_server.db, &stored) != XS_OK)
@@ -784,35 +504,26 @@ gl_one(struct gl_world *w, struct gl_run *run, struct gl_req *q)
     if (o.decision == XS_GATE_DELIVER && check->result == XS_FLAG_OK)
         xs_elem_append(q->st->el, xs_flag_info_elem(&check->flag));
     run->outcomes[o.decision][o.reason]++;
-    t3 = gl_now_ns();
+    t3 = bench_now_ns();
     /* 6. The audit entry. */
     if (o.decision == XS_GATE_REJECT || pol->audit_deliveries) {
-        json_t *expl = json_array();
-        struct xs_audit_entry e = {
-            .at = now, .kind = "subscription_gate", .subject = from,
-            .recipient = to, .decision = xs_gate_decision_name(o.decision),
-            .reason = xs_gate_reason_name(o.reason),
-            .score = in.sender.score, .domain_score = in.domain.score,
-            .flag = xs_flag_result_name(check->result), .explanation = expl,
+        const struct xs_gate_audit_in a = {
+            .sender = from, .recipient = to, .domain = domain,
+            .check = check, .outcome = o, .sender_score = in.sender.score,
+            .domain_score = in.domain.score,
         };
 
-        gl_json_lines(expl, w->rep, from, NULL, GL_AUDIT_LINES_MAX, now);
-        json_array_append_new(expl, gl_json_flag(check));
-        if (o.reason == XS_GATE_R_DOMAIN_BELOW)
-            gl_json_lines(expl, w->rep, domain, domain, GL_AUDIT_LINES_MAX,
-                now);
-        if (xs_audit_record(&e) == XS_OK)
+        if (xs_gate_audit(w->rep, &a, now) == XS_OK)
             run->audited++;
         else
             run->audit_failed++;
-        json_decref(expl);
     }
     xs_free(from);
     xs_free(to);
     xs_free(domain);
     xs_free(check);
-    t4 = gl_now_ns();
-    run->ns[run->n++] = t4 - t0;
+    t4 = bench_now_ns();
+    bench_samples_add(&run->ns, t4 - t0);
     run->stage_ns[0] += t2 - t1;
     run->stage_ns[1] += t3 - t2;
     run->stage_ns[2] += t4 - t3;
@@ -831,6 +542,7 @@ main(int argc, char **argv)
     struct xs_trust_stats ts;
     uint64_t t0, delivered = 0, rejected = 0;
     double p50, p90, p99, p999, pmax, mean, secs;
+    size_t nreq;
     bool ok;
     int rc = 2;
 
@@ -841,18 +553,17 @@ main(int argc, char **argv)
         fprintf(stderr, "gatelat: sodium_init failed\n");
         return 2;
     }
-    crypto_shorthash_keygen(gl_hash_key);
     memset(&run, 0, sizeof(run));
-    run.flagged.max = GL_FLAGGED_MAX;
-    run.flagged.window_s = GL_FLAGGED_WINDOW_S;
-    t0 = gl_now_ns();
+    xs_rep_recent_init(&run.flagged, GL_FLAGGED_MAX, GL_FLAGGED_WINDOW_S);
+    t0 = bench_now_ns();
     if (!world_init(&w, &o))
         goto out;
     printf("# gatelat: engine built in %.1f s: %zu accounts of " GL_HOST
         ", %zu remote JIDs under %d domains, %zu senders of " GL_ISSUER
-        " (its score %d), %zu evidence items; policy defaults (reject_below %.0f, "
-        "domain_reject_below %.0f, min_flag_trust %d, audit_deliveries "
-        "%s); the issuer's key pinned\n", (double)(gl_now_ns() - t0) / 1e9,
+        " (its score %d), %zu evidence items; policy defaults "
+        "(reject_below %.0f, domain_reject_below %.0f, min_flag_trust %d, "
+        "audit_deliveries "
+        "%s); the issuer's key pinned\n", (double)(bench_now_ns() - t0) / 1e9,
         w.local.n, o.remote, GL_DOMAINS, w.senders.n,
         xs_rep_score(w.rep, GL_ISSUER, w.now).score, w.items,
         w.policy.gate.reject_below, w.policy.gate.domain_reject_below,
@@ -860,13 +571,11 @@ main(int argc, char **argv)
         w.policy.gate.audit_deliveries ? "true" : "false");
     fflush(stdout);
 
-    run.ns = xs_calloc(o.requests, sizeof(run.ns[0]));
     batch = xs_calloc(o.batch, sizeof(*batch));
     /* A first batch untimed: the allocator and the caches warm up. */
     for (size_t pass = 0, done = 0; done < o.requests; pass++) {
         size_t n = pass == 0 ? o.batch < 1000 ? o.batch : 1000
             : o.requests - done < o.batch ? o.requests - done : o.batch;
-        size_t keep = run.n;
 
         batch_make(&w, batch, n);
         for (size_t i = 0; i < n; i++)
@@ -874,7 +583,7 @@ main(int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             xs_stanza_unref(batch[i].st);
         if (pass == 0) {
-            run.n = keep;
+            bench_samples_reset(&run.ns);
             memset(run.stage_ns, 0, sizeof(run.stage_ns));
             memset(run.outcomes, 0, sizeof(run.outcomes));
             run.not_ok = run.async = run.submitted = run.audited = 0;
@@ -890,16 +599,14 @@ main(int argc, char **argv)
     }
     xs_free(batch);
 
-    secs = 0;
-    for (size_t i = 0; i < run.n; i++)
-        secs += (double)run.ns[i] / 1e9;
-    qsort(run.ns, run.n, sizeof(run.ns[0]), gl_cmp_u64);
-    p50 = gl_pct_us(run.ns, run.n, 50);
-    p90 = gl_pct_us(run.ns, run.n, 90);
-    p99 = gl_pct_us(run.ns, run.n, 99);
-    p999 = gl_pct_us(run.ns, run.n, 99.9);
-    pmax = gl_pct_us(run.ns, run.n, 100);
-    mean = secs * 1e6 / (double)run.n;
+    nreq = run.ns.n;
+    secs = (double)run.ns.sum / 1e9;
+    p50 = bench_samples_pct_us(&run.ns, 50);
+    p90 = bench_samples_pct_us(&run.ns, 90);
+    p99 = bench_samples_pct_us(&run.ns, 99);
+    p999 = bench_samples_pct_us(&run.ns, 99.9);
+    pmax = bench_samples_pct_us(&run.ns, 100);
+    mean = bench_samples_mean_us(&run.ns);
     for (size_t r = 0; r < XS_GATE_R__COUNT; r++) {
         delivered += run.outcomes[XS_GATE_DELIVER][r];
         rejected += run.outcomes[XS_GATE_REJECT][r];
@@ -909,15 +616,15 @@ main(int argc, char **argv)
         run.audit_failed == 0;
     printf("# %zu requests: mean %.1f us, p50 %.1f, p90 %.1f, p99 %.1f, "
         "p99.9 %.1f, max %.1f us (%.0f decisions/s on one core) -> %s\n",
-        run.n, mean, p50, p90, p99, p999, pmax, (double)run.n / secs,
+        nreq, mean, p50, p90, p99, p999, pmax, (double)nreq / secs,
         p99 < GL_TARGET_US ? "met" : "MISSED");
     printf("# mean per stage: account+record+contact %.1f us, flag check "
         "(xs_trust_check_start) %.1f us, evidence+scores+decision+strip "
         "%.1f us, audit entry (explanation JSON + xs_audit_record) %.1f us\n",
-        (double)run.stage_ns[3] / 1e3 / (double)run.n,
-        (double)run.stage_ns[0] / 1e3 / (double)run.n,
-        (double)run.stage_ns[1] / 1e3 / (double)run.n,
-        (double)run.stage_ns[2] / 1e3 / (double)run.n);
+        (double)run.stage_ns[3] / 1e3 / (double)nreq,
+        (double)run.stage_ns[0] / 1e3 / (double)nreq,
+        (double)run.stage_ns[1] / 1e3 / (double)nreq,
+        (double)run.stage_ns[2] / 1e3 / (double)nreq);
     printf("# decisions: %" PRIu64 " delivered, %" PRIu64 " rejected (",
         delivered, rejected);
     for (size_t r = 0, first = 1; r < XS_GATE_R__COUNT; r++) {
@@ -941,23 +648,23 @@ main(int argc, char **argv)
         "decisions_per_s=%.0f check_us=%.2f judge_us=%.2f audit_us=%.2f "
         "delivered=%" PRIu64 " rejected=%" PRIu64 " not_ok=%" PRIu64
         " async=%" PRIu64 " audit_failed=%" PRIu64 " target_us=%.0f "
-        "pass=%s\n", run.n, w.local.n, o.remote, w.senders.n, mean, p50,
-        p90, p99, p999, pmax, (double)run.n / secs,
-        (double)run.stage_ns[0] / 1e3 / (double)run.n,
-        (double)run.stage_ns[1] / 1e3 / (double)run.n,
-        (double)run.stage_ns[2] / 1e3 / (double)run.n, delivered, rejected,
+        "pass=%s\n", nreq, w.local.n, o.remote, w.senders.n, mean, p50,
+        p90, p99, p999, pmax, (double)nreq / secs,
+        (double)run.stage_ns[0] / 1e3 / (double)nreq,
+        (double)run.stage_ns[1] / 1e3 / (double)nreq,
+        (double)run.stage_ns[2] / 1e3 / (double)nreq, delivered, rejected,
         run.not_ok, run.async, run.audit_failed, GL_TARGET_US,
         ok ? "yes" : "no");
     if (o.json)
         printf("{\"server\":\"xmppd\",\"scenario\":\"trust_gate\","
             "\"requests\":%zu,\"p50_us\":%.2f,\"p99_us\":%.2f,"
-            "\"max_us\":%.1f,\"pass\":\"%s\"}\n", run.n, p50, p99, pmax,
+            "\"max_us\":%.1f,\"pass\":\"%s\"}\n", nreq, p50, p99, pmax,
             ok ? "yes" : "no");
     fflush(stdout);
     rc = ok ? 0 : 1;
 out:
-    xs_free(run.ns);
-    xs_free(run.flagged.slots);
+    bench_samples_fini(&run.ns);
+    xs_rep_recent_fini(&run.flagged);
     world_fini(&w);
     return rc;
 }

@@ -6,8 +6,9 @@
  * (mod_trust) and sends it over s2s; the receiving server's gate decides
  * each one.
  *
- * Built from the load generator's client pieces (tests/bench/client.c,
- * batch.c, stats.c: the same login, TLS and SCRAM), not part of loadgen.
+ * Built from the load generator's client pieces (tests/bench/setup.c,
+ * client.c, batch.c, crowd.c, stats.c: the same login, TLS and SCRAM),
+ * not part of loadgen.
  *
  *   subflood --port N --domain a.bench --users 10 --to-domain b.bench
  *            --targets 10000 [--to-prefix t] [--rate 1000]
@@ -27,39 +28,31 @@
  */
 #include "tests/bench/loadgen.h"
 
-#include "xmppd/c2s/scram.h"
-#include "xmppd/net/tls.h"
+#include "tests/bench/common/bench.h"
 
-#include <arpa/inet.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
-#include <sodium.h>
 
 #define SF_TICK_US      1000
+/* SCRAM cache slots per account: each logs in once. */
+#define SF_CACHE_PER_USER 4
 
 struct sf_state {
-    struct lg_ctx      *ctx;        /* borrowed */
-    struct lg_client  **v;          /* owned array; clients owned */
-    unsigned            n;
+    struct lg_crowd     crowd;      /* the senders */
     const char         *to_domain;  /* borrowed */
     const char         *to_prefix;  /* borrowed */
     uint64_t            targets;
     double              rate;
+    double              drain;      /* seconds to listen at the end */
     struct event       *tick;       /* owned */
     uint64_t            t0, t_end;  /* ns */
     uint64_t            sent;
-    uint64_t            unsubscribed, errors, other_presence;
-    unsigned            next;
-    unsigned            dropped;
+    uint64_t            unsubscribed;   /* errors: the crowd's */
+    uint64_t            other_presence;
     bool                is_done;
-    char                first_err[128];
-    char                first_drop[128];
 };
 
 static void
@@ -81,210 +74,58 @@ usage(FILE *f)
 }
 
 static bool
-opt_num(const char *s, double min, double max, double *out)
+opts_parse(int argc, char **argv, struct lg_opts *o, struct sf_state *st)
 {
-    char *end;
-    double v = strtod(s, &end);
-
-    if (*s == '\0' || *end != '\0' || !(v >= min && v <= max))
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool
-opts_parse(int argc, char **argv, struct lg_opts *o, struct sf_state *st,
-    double *drain)
-{
-    static const struct option longs[] = {
-        { "host", required_argument, NULL, 'H' },
-        { "port", required_argument, NULL, 'p' },
-        { "domain", required_argument, NULL, 'd' },
-        { "user-prefix", required_argument, NULL, 'u' },
-        { "users", required_argument, NULL, 'n' },
-        { "password", required_argument, NULL, 'w' },
-        { "to-domain", required_argument, NULL, 'D' },
-        { "to-prefix", required_argument, NULL, 'P' },
-        { "targets", required_argument, NULL, 'T' },
-        { "rate", required_argument, NULL, 'r' },
-        { "drain", required_argument, NULL, 'e' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    const struct bench_opt opts[] = {
+        { "host", BENCH_OPT_STR, &o->host, 0, 0 },
+        { "port", BENCH_OPT_INT, &o->port, 1, 65535 },
+        { "domain", BENCH_OPT_STR, &o->domain, 0, 0 },
+        { "user-prefix", BENCH_OPT_STR, &o->user_prefix, 0, 0 },
+        { "users", BENCH_OPT_UINT, &o->nusers, 1, 10000 },
+        { "password", BENCH_OPT_STR, &o->password, 0, 0 },
+        { "to-domain", BENCH_OPT_STR, &st->to_domain, 0, 0 },
+        { "to-prefix", BENCH_OPT_STR, &st->to_prefix, 0, 0 },
+        { "targets", BENCH_OPT_U64, &st->targets, 1, 10000000 },
+        { "rate", BENCH_OPT_DOUBLE, &st->rate, 1, 1000000 },
+        { "drain", BENCH_OPT_DOUBLE, &st->drain, 0, 600 },
+        { NULL, 0, NULL, 0, 0 },
     };
-    double v;
-    int c;
 
-    memset(o, 0, sizeof(*o));
+    lg_opts_defaults(o);
     o->label = "xmppd";
-    o->host = "127.0.0.1";
     o->domain = "a.bench";
     o->user_prefix = "s";
-    o->user_first = 1;
-    o->nusers = 10;
-    o->password = "benchpw";
-    o->mech = LG_MECH_SCRAM_SHA1;
-    o->use_tls = true;
-    o->server_core = -1;
-    o->concurrency = 10;
-    o->timeout = 15;
-    st->to_prefix = "t";
-    st->targets = 10000;
-    st->rate = 1000;
-    *drain = 5;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 'H': o->host = optarg; break;
-        case 'p':
-            if (!opt_num(optarg, 1, 65535, &v))
-                goto bad;
-            o->port = (int)v;
-            break;
-        case 'd': o->domain = optarg; break;
-        case 'u': o->user_prefix = optarg; break;
-        case 'n':
-            if (!opt_num(optarg, 1, 10000, &v))
-                goto bad;
-            o->nusers = (unsigned)v;
-            break;
-        case 'w': o->password = optarg; break;
-        case 'D': st->to_domain = optarg; break;
-        case 'P': st->to_prefix = optarg; break;
-        case 'T':
-            if (!opt_num(optarg, 1, 10000000, &v))
-                goto bad;
-            st->targets = (uint64_t)v;
-            break;
-        case 'r':
-            if (!opt_num(optarg, 1, 1000000, &st->rate))
-                goto bad;
-            break;
-        case 'e':
-            if (!opt_num(optarg, 0, 600, drain))
-                goto bad;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            goto bad;
-        }
+    o->nusers = o->concurrency = 10;
+    *st = (struct sf_state){ .to_prefix = "t", .targets = 10000,
+        .rate = 1000, .drain = 5 };
+    if (!bench_opts_parse(argc, argv, opts, usage))
+        return false;
+    if (o->port == 0 || st->to_domain == NULL) {
+        usage(stderr);
+        return false;
     }
-    if (optind != argc || o->port == 0 || st->to_domain == NULL)
-        goto bad;
     return true;
-bad:
-    usage(stderr);
-    return false;
-}
-
-/* The load generator's context, as loadgen.c makes it. */
-static bool
-ctx_init(struct lg_ctx *ctx, const struct lg_opts *o)
-{
-    struct event_config *cfg;
-
-    memset(ctx, 0, sizeof(*ctx));
-    ctx->opts = o;
-    ctx->addr.sin_family = AF_INET;
-    ctx->addr.sin_port = htons((uint16_t)o->port);
-    if (inet_pton(AF_INET, o->host, &ctx->addr.sin_addr) != 1 ||
-        (ntohl(ctx->addr.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "subflood: --host must be an IPv4 loopback address "
-            "(127.0.0.0/8): %s\n", o->host);
-        return false;
-    }
-    ctx->addr2 = ctx->addr;
-    cfg = event_config_new();
-    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-    ctx->base = event_base_new_with_config(cfg);
-    event_config_free(cfg);
-    if (ctx->base == NULL) {
-        fprintf(stderr, "subflood: event_base_new failed\n");
-        return false;
-    }
-    if (xs_tls_client_ctx_new(NULL, &ctx->ssl_ctx) != XS_OK) {
-        fprintf(stderr, "subflood: cannot make the TLS context\n");
-        return false;
-    }
-    SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_NONE, NULL);
-    SSL_CTX_set_cert_store(ctx->ssl_ctx, X509_STORE_new());
-    SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
-    ctx->cache = xs_scram_cache_new((size_t)o->nusers * 4);
-    return true;
-}
-
-static void
-ctx_fini(struct lg_ctx *ctx)
-{
-    xs_scram_cache_free(ctx->cache);
-    SSL_CTX_free(ctx->ssl_ctx);
-    if (ctx->base != NULL)
-        event_base_free(ctx->base);
 }
 
 /* ---- the flood --------------------------------------------------------- */
 
-static void
-sf_on_bound(struct lg_client *c)
-{
-    (void)c;
-}
-
 /* What comes back: rejections and errors about the requests. */
 static void
-sf_on_stanza(struct lg_client *c, const struct xs_elem *el)
+sf_on_stanza(void *udata, struct lg_client *c, const struct xs_elem *el)
 {
-    struct sf_state *st = c->udata;
+    struct sf_state *st = udata;
     const char *type = xs_elem_attr(el, "type");
 
+    (void)c;
     if (strcmp(el->name, "presence") != 0 || type == NULL)
         return;
     if (strcmp(type, "unsubscribed") == 0) {
         st->unsubscribed++;
     } else if (strcmp(type, "error") == 0) {
-        const struct xs_elem *e = xs_elem_child(el, NULL, "error");
-        const struct xs_elem *cond = e != NULL ? xs_elem_first_elem(e) :
-            NULL;
-
-        st->errors++;
-        if (st->first_err[0] == '\0')
-            snprintf(st->first_err, sizeof(st->first_err), "%s",
-                cond != NULL ? cond->name : "?");
+        lg_crowd_error(&st->crowd, el);
     } else {
         st->other_presence++;
     }
-}
-
-static void
-sf_on_end(struct lg_client *c, enum lg_end how, const char *why)
-{
-    struct sf_state *st = c->udata;
-
-    (void)how;
-    st->dropped++;
-    if (st->first_drop[0] == '\0')
-        snprintf(st->first_drop, sizeof(st->first_drop), "%s", why);
-    st->v[c->idx] = NULL;
-    lg_client_free(c);
-}
-
-static const struct lg_client_ops sf_ops = {
-    .on_bound = sf_on_bound,
-    .on_stanza = sf_on_stanza,
-    .on_end = sf_on_end,
-};
-
-static void
-sf_send_one(struct sf_state *st, unsigned i)
-{
-    char xml[512];
-    uint64_t seq = ++st->sent;
-    int n = snprintf(xml, sizeof(xml), "<presence type='subscribe' "
-        "to='%s%" PRIu64 "@%s' id='sf%" PRIu64 "'/>", st->to_prefix, seq,
-        st->to_domain, seq);
-
-    xs_assert(n > 0 && (size_t)n < sizeof(xml));
-    lg_client_send(st->v[i], xml, (size_t)n);
 }
 
 static void
@@ -297,18 +138,18 @@ sf_tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     if (due > st->targets)
         due = st->targets;
-    for (unsigned tries = 0; st->sent < due && tries < st->n; ) {
-        unsigned i = st->next;
+    while (st->sent < due) {
+        struct lg_client *c = lg_crowd_next(&st->crowd);
+        uint64_t seq = st->sent + 1;
 
-        st->next = (st->next + 1) % st->n;
-        if (st->v[i] == NULL || !lg_client_is_bound(st->v[i])) {
-            tries++;
-            continue;
-        }
-        tries = 0;
-        sf_send_one(st, i);
+        if (c == NULL)
+            break;
+        st->sent = seq;
+        lg_client_sendf(c, "<presence type='subscribe' to='%s%" PRIu64
+            "@%s' id='sf%" PRIu64 "'/>", st->to_prefix, seq, st->to_domain,
+            seq);
     }
-    if (st->sent >= st->targets || st->dropped >= st->n) {
+    if (st->sent >= st->targets || st->crowd.dropped >= st->crowd.n) {
         st->t_end = lg_now_ns();
         st->is_done = true;
         event_del(st->tick);
@@ -322,44 +163,33 @@ main(int argc, char **argv)
     struct lg_ctx ctx;
     struct sf_state st;
     struct timeval tv = { 0, SF_TICK_US };
-    unsigned failed = 0;
-    double drain, secs;
+    unsigned failed = 0, n;
+    unsigned dropped;
+    uint64_t errors;
+    double secs;
     int rc = 2;
 
     memset(&st, 0, sizeof(st));
     memset(&ctx, 0, sizeof(ctx));
-    if (!opts_parse(argc, argv, &o, &st, &drain))
+    if (!opts_parse(argc, argv, &o, &st) || !lg_process_init("subflood"))
         return 2;
-    xs_log_min = XS_LOG_WARN;
-    if (sodium_init() < 0) {
-        fprintf(stderr, "subflood: sodium_init failed\n");
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    if (!ctx_init(&ctx, &o))
+    if (!lg_ctx_init(&ctx, &o, "subflood", SF_CACHE_PER_USER))
         goto out;
-    st.ctx = &ctx;
-    st.n = o.nusers;
-    st.v = xs_calloc(st.n, sizeof(*st.v));
+    n = o.nusers;
 
-    lg_say("subflood: logging in %u senders %s1..%u@%s at %s:%d", st.n,
-        o.user_prefix, st.n, o.domain, o.host, o.port);
-    if (lg_batch_login(&ctx, st.n, o.user_first, o.concurrency, false, st.v,
-        NULL, &failed) != XS_OK) {
+    lg_say("subflood: logging in %u senders %s1..%u@%s at %s:%d", n,
+        o.user_prefix, n, o.domain, o.host, o.port);
+    if (lg_crowd_login(&st.crowd, &ctx, n, sf_on_stanza, &st, &failed) !=
+        XS_OK) {
         lg_say("subflood: set-up failed (%u logins)", failed);
         goto out;
-    }
-    for (unsigned i = 0; i < st.n; i++) {
-        st.v[i]->ops = &sf_ops;
-        st.v[i]->udata = &st;
-        st.v[i]->idx = i;
     }
     st.tick = event_new(ctx.base, -1, EV_PERSIST, sf_tick_cb, &st);
     st.t0 = lg_now_ns();
     evtimer_add(st.tick, &tv);
     lg_say("subflood: sending %" PRIu64 " subscription requests to "
         "%s1..%" PRIu64 "@%s at %.0f/s over %u senders", st.targets,
-        st.to_prefix, st.targets, st.to_domain, st.rate, st.n);
+        st.to_prefix, st.targets, st.to_domain, st.rate, n);
     fflush(stdout);
     while (!st.is_done)
         lg_sleep(&ctx, 0.05);
@@ -367,30 +197,29 @@ main(int argc, char **argv)
     lg_say("subflood: sent %" PRIu64 " in %.2f s (%.0f/s)", st.sent, secs,
         secs > 0 ? (double)st.sent / secs : 0);
     fflush(stdout);
-    lg_sleep(&ctx, drain);
+    lg_sleep(&ctx, st.drain);
 
+    dropped = st.crowd.dropped;
+    errors = st.crowd.errors;
     lg_say("subflood: back to the senders: %" PRIu64 " unsubscribed, %"
         PRIu64 " presence errors%s%s%s, %" PRIu64 " other presence; %u "
-        "sessions dropped%s%s", st.unsubscribed, st.errors,
-        st.errors > 0 ? " (first: " : "", st.errors > 0 ? st.first_err : "",
-        st.errors > 0 ? ")" : "", st.other_presence, st.dropped,
-        st.dropped > 0 ? "; first: " : "",
-        st.dropped > 0 ? st.first_drop : "");
+        "sessions dropped%s%s", st.unsubscribed, errors,
+        errors > 0 ? " (first: " : "", errors > 0 ? st.crowd.first_err : "",
+        errors > 0 ? ")" : "", st.other_presence, dropped,
+        dropped > 0 ? "; first: " : "",
+        dropped > 0 ? st.crowd.first_drop : "");
     printf("RESULT server=xmppd scenario=trust_flood_send senders=%u "
         "targets=%" PRIu64 " rate=%.0f sent=%" PRIu64 " seconds=%.2f "
         "sent_per_s=%.0f unsubscribed=%" PRIu64 " errors=%" PRIu64
-        " dropped=%u\n", st.n, st.targets, st.rate, st.sent, secs,
-        secs > 0 ? (double)st.sent / secs : 0, st.unsubscribed, st.errors,
-        st.dropped);
+        " dropped=%u\n", n, st.targets, st.rate, st.sent, secs,
+        secs > 0 ? (double)st.sent / secs : 0, st.unsubscribed, errors,
+        dropped);
     fflush(stdout);
-    rc = st.sent == st.targets && st.dropped == 0 ? 0 : 1;
+    rc = st.sent == st.targets && dropped == 0 ? 0 : 1;
 out:
     if (st.tick != NULL)
         event_free(st.tick);
-    if (st.v != NULL) {
-        lg_batch_close(&ctx, st.v, st.n, 10.0);
-        xs_free(st.v);
-    }
-    ctx_fini(&ctx);
+    lg_crowd_close(&st.crowd, 10.0);
+    lg_ctx_fini(&ctx);
     return rc;
 }
