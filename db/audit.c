@@ -21,9 +21,9 @@
  * show a decision twice after a connection loss at the wrong moment; it
  * never loses one that way.
  *
- * Reads and prunes are pgq_query requests in text format.  Every one of
- * them is also on the extension's list, so pgq_free (which drops requests
- * without callbacks) frees them; pgq_close calls them with XS_EIO.
+ * Reads and prunes are pgq_query_rel requests in text format: pgq_free
+ * (which drops requests without callbacks) frees their state through the
+ * release function; pgq_close calls them with XS_EIO.
  */
 #include "db/audit.h"
 
@@ -33,7 +33,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/queue.h>
 
 /* ---- SQL ---- */
 
@@ -99,13 +98,11 @@ struct aud_item {
 
 enum aud_op_kind { AUD_OP_READ, AUD_OP_PRUNE };
 
-struct aud_db;
-
-/* A read or a prune of ours in pgq (its udata). */
+/* A read or a prune of ours in pgq (its udata; one block, so pgq_free
+ * releases it with xs_free when it drops the request). */
 struct aud_op {
     enum aud_op_kind        kind;
-    struct aud_db          *db;         /* borrowed: holds us in ops */
-    TAILQ_ENTRY(aud_op)     link;
+    struct pgq             *q;          /* borrowed */
     xs_audit_db_row_fn     *row;
     xs_audit_db_done_cb    *done;
     xs_audit_db_pruned_cb  *pruned;
@@ -113,17 +110,6 @@ struct aud_op {
     int64_t                 before;
     uint64_t                deleted;
 };
-
-TAILQ_HEAD(aud_op_list, aud_op);
-
-/* Per pool (a pgq extension), made at the first read or prune; the
- * entries' queue is an extension of its own (aud_batchq). */
-struct aud_db {
-    struct pgq          *q;         /* borrowed: owns us, frees us */
-    struct aud_op_list   ops;       /* reads and prunes out in pgq */
-};
-
-static const char aud_ext_key;      /* its address names the extension */
 
 /* ---- validation ---- */
 
@@ -315,43 +301,6 @@ xs_audit_db_stats(const struct pgq *q, struct xs_audit_db_stats *out)
     out->queued_bytes = st.queued_bytes;
 }
 
-/* ---- the extension of reads and prunes ---- */
-
-/* pgq_free: requests die without callbacks (pgq_free's contract): free
- * them here. */
-static void
-aud_db_free(void *data)
-{
-    struct aud_db *db = data;
-    struct aud_op *op;
-
-    while ((op = TAILQ_FIRST(&db->ops)) != NULL) {
-        TAILQ_REMOVE(&db->ops, op, link);
-        xs_free(op);
-    }
-    xs_free(db);
-}
-
-static xs_rc
-aud_db_get(struct pgq *q, struct aud_db **out)
-{
-    struct aud_db *db = pgq_ext_get(q, &aud_ext_key);
-    xs_rc rc;
-
-    *out = NULL;
-    if (db == NULL) {
-        db = xs_calloc(1, sizeof(*db));
-        db->q = q;
-        TAILQ_INIT(&db->ops);
-        if ((rc = pgq_ext_set(q, &aud_ext_key, db, aud_db_free)) != XS_OK) {
-            aud_db_free(db);
-            return rc;
-        }
-    }
-    *out = db;
-    return XS_OK;
-}
-
 /* ---- reads and prunes ---- */
 
 /* The page size as a parameter: "10000". */
@@ -360,19 +309,6 @@ aud_db_get(struct pgq *q, struct aud_db **out)
 #define AUD_PAGE_PARAM AUD_XSTR(XS_AUDIT_DB_PAGE)
 
 static void aud_on_result(xs_rc rc, const PGresult *res, void *udata);
-
-/* Send the op's (next) request: on the list while it is out. */
-static xs_rc
-aud_send(struct aud_op *op, const char *sql, int nparams,
-    const char *const *params)
-{
-    xs_rc rc = pgq_query(op->db->q, sql, nparams, params, aud_on_result,
-        op);
-
-    if (rc == XS_OK)
-        TAILQ_INSERT_TAIL(&op->db->ops, op, link);
-    return rc;
-}
 
 static xs_rc
 aud_prune_next(struct aud_op *op)
@@ -383,14 +319,8 @@ aud_prune_next(struct aud_op *op)
     snprintf(t, sizeof(t), "%" PRId64, op->before);    /* cannot truncate */
     p[0] = t;
     p[1] = AUD_PAGE_PARAM;
-    return aud_send(op, SQL_AUD_PRUNE, 2, p);
-}
-
-static bool
-aud_int(const PGresult *res, int row, int col, int64_t *out)
-{
-    return !PQgetisnull(res, row, col)
-        && pgq_text_int64(PQgetvalue(res, row, col), out);
+    return pgq_query_rel(op->q, SQL_AUD_PRUNE, 2, p, aud_on_result,
+        xs_free, op);
 }
 
 /* A nullable column: NULL, or a string. */
@@ -410,7 +340,7 @@ aud_score(const PGresult *res, int row, int col, int *out, bool *has)
     *has = false;
     if (PQgetisnull(res, row, col))
         return true;
-    if (!aud_int(res, row, col, &v) || v < -100 || v > 100)
+    if (!pgq_get_int64(res, row, col, &v) || v < -100 || v > 100)
         return false;
     *out = (int)v;
     *has = true;
@@ -424,7 +354,7 @@ aud_read_row(const struct aud_op *op, const PGresult *res, int i)
     struct xs_audit_row r;
 
     memset(&r, 0, sizeof(r));
-    if (!aud_int(res, i, 0, &r.id) || !aud_int(res, i, 1, &r.at)
+    if (!pgq_get_int64(res, i, 0, &r.id) || !pgq_get_int64(res, i, 1, &r.at)
         || !aud_score(res, i, 7, &r.score, &r.has_score)
         || !aud_score(res, i, 8, &r.domain_score, &r.has_domain_score))
         return false;
@@ -449,7 +379,6 @@ aud_on_result(xs_rc rc, const PGresult *res, void *udata)
     struct aud_op *op = udata;
     int64_t n = 0;
 
-    TAILQ_REMOVE(&op->db->ops, op, link);
     if (rc == XS_EEXIST)
         rc = XS_EIO;            /* no statement here can clash */
     if (rc != XS_OK) {
@@ -486,11 +415,11 @@ aud_on_result(xs_rc rc, const PGresult *res, void *udata)
 }
 
 static struct aud_op *
-aud_op_new(struct aud_db *db, enum aud_op_kind kind, void *udata)
+aud_op_new(struct pgq *q, enum aud_op_kind kind, void *udata)
 {
     struct aud_op *op = xs_calloc(1, sizeof(*op));
 
-    op->db = db;
+    op->q = q;
     op->kind = kind;
     op->udata = udata;
     return op;
@@ -501,19 +430,17 @@ static xs_rc
 aud_read(struct pgq *q, const char *sql, size_t n, const char *arg,
     xs_audit_db_row_fn *row, xs_audit_db_done_cb *done, void *udata)
 {
-    struct aud_db *db;
     struct aud_op *op;
     char num[24];
     const char *p[2] = { num, arg };
     xs_rc rc;
 
-    if ((rc = aud_db_get(q, &db)) != XS_OK)
-        return rc;
     snprintf(num, sizeof(num), "%zu", n);       /* cannot truncate */
-    op = aud_op_new(db, AUD_OP_READ, udata);
+    op = aud_op_new(q, AUD_OP_READ, udata);
     op->row = row;
     op->done = done;
-    if ((rc = aud_send(op, sql, arg != NULL ? 2 : 1, p)) != XS_OK)
+    if ((rc = pgq_query_rel(q, sql, arg != NULL ? 2 : 1, p, aud_on_result,
+        xs_free, op)) != XS_OK)
         xs_free(op);
     return rc;
 }
@@ -545,15 +472,12 @@ xs_rc
 xs_audit_db_prune(struct pgq *q, int64_t before,
     xs_audit_db_pruned_cb *done, void *udata)
 {
-    struct aud_db *db;
     struct aud_op *op;
     xs_rc rc;
 
     if (q == NULL || done == NULL)
         return XS_EINVAL;
-    if ((rc = aud_db_get(q, &db)) != XS_OK)
-        return rc;
-    op = aud_op_new(db, AUD_OP_PRUNE, udata);
+    op = aud_op_new(q, AUD_OP_PRUNE, udata);
     op->pruned = done;
     op->before = before;
     if ((rc = aud_prune_next(op)) != XS_OK)

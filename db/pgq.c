@@ -84,7 +84,8 @@ struct pgq_req {
     uint64_t     exec_id;   /* sent as cached "s<id>", 0: not a cache hit */
     uint64_t     stale_id;  /* a stale "s<id>" to DEALLOCATE on re-prepare */
     pgq_cb      *cb;        /* NULL: internal request (pool hygiene) */
-    void        *udata;     /* borrowed, handed back to cb */
+    pgq_release_fn *release;    /* frees udata if pgq_free drops us */
+    void        *udata;     /* handed back to cb, or to release */
     uint64_t     t_queued;
     size_t       alloc_len; /* to wipe it all on free */
 };
@@ -229,6 +230,30 @@ req_free(struct pgq_req *r)
     xs_free(r);
 }
 
+/* pgq_free: a request dies without its callback; its udata goes back to
+ * the release function, if it has one. */
+static void
+req_drop(struct pgq_req *r)
+{
+    if (r == NULL)
+        return;
+    if (r->release != NULL)
+        r->release(r->udata);
+    req_free(r);
+}
+
+/* Drop every request of a list (pgq_free). */
+static void
+req_drop_all(struct pgq_req_list *list)
+{
+    struct pgq_req *r;
+
+    while ((r = TAILQ_FIRST(list)) != NULL) {
+        TAILQ_REMOVE(list, r, link);
+        req_drop(r);
+    }
+}
+
 /* Runs a request's callback; pgq_free is forbidden meanwhile. */
 static void
 req_finish(struct pgq *q, struct pgq_req *r, xs_rc rc, const PGresult *res)
@@ -288,6 +313,13 @@ pgq_notice(void *arg, const char *message)
 
     msg_first_line(message, line, sizeof(line));
     xs_log(XS_LOG_DEBUG, "pgq: conn=%zu server notice: %s", c->idx, line);
+}
+
+bool
+pgq_get_int64(const PGresult *res, int row, int col, int64_t *out)
+{
+    return !PQgetisnull(res, row, col)
+        && pgq_text_int64(PQgetvalue(res, row, col), out);
 }
 
 bool
@@ -1173,7 +1205,8 @@ pgq_submit(struct pgq *q, struct pgq_req *r)
 
 static xs_rc
 pgq_query_lane(struct pgq *q, const char *sql, int nparams,
-    const char *const *params, pgq_cb *cb, void *udata, bool is_bg)
+    const char *const *params, pgq_cb *cb, pgq_release_fn *release,
+    void *udata, bool is_bg)
 {
     struct pgq_req *r;
 
@@ -1182,6 +1215,8 @@ pgq_query_lane(struct pgq *q, const char *sql, int nparams,
         return XS_EINVAL;
     r = req_new(sql, nparams, params, cb, udata);
     r->is_bg = is_bg;
+    /* Set now: a refusal frees r with req_free, udata stays the caller's. */
+    r->release = release;
     return pgq_submit(q, r);
 }
 
@@ -1189,14 +1224,23 @@ xs_rc
 pgq_query(struct pgq *q, const char *sql, int nparams,
     const char *const *params, pgq_cb *cb, void *udata)
 {
-    return pgq_query_lane(q, sql, nparams, params, cb, udata, false);
+    return pgq_query_lane(q, sql, nparams, params, cb, NULL, udata, false);
+}
+
+xs_rc
+pgq_query_rel(struct pgq *q, const char *sql, int nparams,
+    const char *const *params, pgq_cb *cb, pgq_release_fn *release,
+    void *udata)
+{
+    return pgq_query_lane(q, sql, nparams, params, cb, release, udata,
+        false);
 }
 
 xs_rc
 pgq_query_bg(struct pgq *q, const char *sql, int nparams,
     const char *const *params, pgq_cb *cb, void *udata)
 {
-    return pgq_query_lane(q, sql, nparams, params, cb, udata, true);
+    return pgq_query_lane(q, sql, nparams, params, cb, NULL, udata, true);
 }
 
 xs_rc
@@ -1372,12 +1416,24 @@ pgq_close(struct pgq *q)
 void
 pgq_free(struct pgq *q)
 {
-    struct pgq_req *r;
-
     if (q == NULL)
         return;
     xs_assert(q->in_cb == 0);
-    /* The layers above first: their udata may sit in our requests. */
+    /* A release or free_fn that calls us anyway is refused, not queued. */
+    q->is_closed = true;
+    /*
+     * Every request goes first, its udata back to its release function
+     * while the layers' per-pool state (the extensions) still exists.
+     */
+    for (size_t i = 0; i < q->pool_size && q->conns != NULL; i++) {
+        req_drop(q->conns[i].inflight);
+        q->conns[i].inflight = NULL;
+    }
+    req_drop_all(&q->waiting);
+    req_drop_all(&q->bg_waiting);
+    req_drop_all(&q->failed);
+    q->nwaiting = q->nbg_waiting = q->nbg_inflight = 0;
+    /* Then the layers above; no request of ours points into them now. */
     for (size_t i = 0; i < PGQ_MAX_EXT; i++) {
         struct pgq_ext *x = &q->ext[i];
 
@@ -1394,21 +1450,8 @@ pgq_free(struct pgq *q)
         if (c->ev_timer != NULL)
             event_free(c->ev_timer);
         PQclear(c->result);
-        req_free(c->inflight);
         if (c->pg != NULL)
             PQfinish(c->pg);
-    }
-    while ((r = TAILQ_FIRST(&q->waiting)) != NULL) {
-        TAILQ_REMOVE(&q->waiting, r, link);
-        req_free(r);
-    }
-    while ((r = TAILQ_FIRST(&q->bg_waiting)) != NULL) {
-        TAILQ_REMOVE(&q->bg_waiting, r, link);
-        req_free(r);
-    }
-    while ((r = TAILQ_FIRST(&q->failed)) != NULL) {
-        TAILQ_REMOVE(&q->failed, r, link);
-        req_free(r);
     }
     if (q->ev_fail != NULL)
         event_free(q->ev_fail);

@@ -23,6 +23,14 @@
  *     waited longer than the wait timeout while no connection was up.
  * res is borrowed and valid only during the callback.
  *
+ * Shutdown, and who frees a udata: pgq_close runs every pending callback
+ * with XS_EIO and res NULL, so the callback's usual path releases udata.
+ * pgq_free drops whatever is still pending WITHOUT calling callbacks; a
+ * request queued with pgq_query_rel has its release(udata) called then
+ * instead, once, so a layer above needs no list of its own to free what
+ * it handed to pgq.  A request that was completed, refused or failed
+ * through its callback never sees its release function.
+ *
  * Prepared statements, transparently: each connection remembers the texts
  * it has prepared (up to PGQ_STMT_CACHE of them, named "s<N>").  A query
  * whose text the connection knows runs with PQsendQueryPrepared (no parse
@@ -54,6 +62,9 @@
 struct pgq;
 
 typedef void pgq_cb(xs_rc rc, const PGresult *res, void *udata);
+
+/* Frees a udata that pgq_free drops with its request (pgq_query_rel). */
+typedef void pgq_release_fn(void *udata);
 
 struct pgq_stats {
     uint64_t queries;       /* requests completed with a result (any rc) */
@@ -89,8 +100,12 @@ xs_rc pgq_new(struct event_base *base, const char *conninfo, int pool_size,
 
 /*
  * Closes every connection and frees every request WITHOUT calling its
- * callback: callers that own a udata must release it themselves (in
- * practice pgq_free runs at shutdown, after the loop stopped).  Must not be
+ * callback (in practice pgq_free runs at shutdown, after the loop
+ * stopped).  For each request queued with pgq_query_rel it calls
+ * release(udata) first, before any extension's free_fn (a udata may still
+ * use its layer's per-pool state); a release function must not call pgq
+ * (every request is refused with XS_EIO by then).  Callers that used the
+ * other functions and own a udata must release it themselves.  Must not be
  * called from inside a pgq callback (asserted).  pgq_free(NULL) is a no-op.
  */
 void pgq_free(struct pgq *q);
@@ -122,6 +137,17 @@ xs_rc pgq_query(struct pgq *q, const char *sql, int nparams,
     const char *const *params, pgq_cb *cb, void *udata);
 
 /*
+ * pgq_query whose udata pgq_free releases with release(udata) when it
+ * drops the request without its callback (see pgq_free).  Same arguments
+ * and contract otherwise; release may be NULL (then it is pgq_query).
+ * When it returns an error, release is not called: udata stays the
+ * caller's.  For stores whose udata is a request state of their own.
+ */
+xs_rc pgq_query_rel(struct pgq *q, const char *sql, int nparams,
+    const char *const *params, pgq_cb *cb, pgq_release_fn *release,
+    void *udata);
+
+/*
  * pgq_query for work nobody waits for (write-behind batches): same
  * arguments and contract, but a separate lane.  Background requests wait
  * in their own FIFO (at most max_waiting of them, then XS_ELIMIT) and at
@@ -150,11 +176,13 @@ struct event_base *pgq_base(const struct pgq *q);
 /*
  * Per-pool state of a layer above pgq (db/accounts' last-login batch): up
  * to PGQ_MAX_EXT keys (the address of a static object of that layer).
- * pgq_free calls free_fn(data) first, before it closes anything; free_fn
- * must free its own events and must not call pgq (requests it queued are
- * dropped by pgq_free without callbacks, as always).  pgq_ext_set returns
- * XS_ELIMIT when every slot is taken; data NULL removes the key (free_fn
- * not called).  pgq_ext_get returns NULL for an unknown key.
+ * pgq_free calls free_fn(data) right after the release functions of the
+ * requests it drops, before it closes anything; free_fn must free its own
+ * events and must not call pgq (requests it queued are dropped by
+ * pgq_free without callbacks, as always).  Not needed just to free the
+ * udata of requests in flight: pgq_query_rel does that.  pgq_ext_set
+ * returns XS_ELIMIT when every slot is taken; data NULL removes the key
+ * (free_fn not called).  pgq_ext_get returns NULL for an unknown key.
  */
 #define PGQ_MAX_EXT 8
 typedef void pgq_ext_free_fn(void *data);
@@ -175,5 +203,7 @@ void pgq_stats(const struct pgq *q, struct pgq_stats *out);
 const char *pgq_sqlstate(const PGresult *res);
 /* A text-format integer column value: false unless all of s is one. */
 bool pgq_text_int64(const char *s, int64_t *out);
+/* pgq_text_int64 of a cell of res: false when it is NULL or not one. */
+bool pgq_get_int64(const PGresult *res, int row, int col, int64_t *out);
 
 #endif

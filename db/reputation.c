@@ -29,9 +29,9 @@
  *
  * Reads (loads at start, pins) are pgq_query requests, in text format,
  * paged with keysets of XS_REP_DB_PAGE rows so that no statement holds a
- * connection for long.  Every request this file has in pgq is also on the
- * extension's list, so pgq_free (which drops requests without callbacks)
- * frees them; pgq_close calls them with XS_EIO, which ends each load
+ * connection for long.  They go out with pgq_query_rel, so pgq_free
+ * (which drops requests without callbacks) frees their state through the
+ * release function; pgq_close calls them with XS_EIO, which ends each load
  * with done(XS_EIO).
  */
 #include "db/reputation.h"
@@ -45,7 +45,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 
 /* ---- SQL ---- */
 
@@ -167,13 +166,11 @@ enum rep_op_kind {
     REP_OP_EVIDENCE, REP_OP_PINS_EXPIRE, REP_OP_PINS, REP_OP_PRUNE,
 };
 
-struct rep_db;
-
-/* A request of ours in pgq (its udata), possibly one of several pages. */
+/* A request of ours in pgq (its udata, freed by pgq_free if it drops the
+ * request), possibly one of several pages. */
 struct rep_op {
     enum rep_op_kind       kind;
-    struct rep_db         *db;          /* borrowed: holds us in ops */
-    TAILQ_ENTRY(rep_op)    link;
+    struct pgq            *q;           /* borrowed */
     xs_rep_db_done_cb     *done;
     xs_rep_db_account_fn  *account_fn;
     xs_rep_db_evidence_fn *evidence_fn;
@@ -186,18 +183,6 @@ struct rep_op {
     int64_t                t;           /* since / now / before */
     size_t                 skipped;     /* rows with names we do not know */
 };
-
-TAILQ_HEAD(rep_op_list, rep_op);
-
-/* Per pool (a pgq extension), made at the first read or pin; the
- * evidence queue is an extension of its own (rep_batchq). */
-struct rep_db {
-    struct pgq          *q;         /* borrowed: owns us, frees us */
-    struct rep_op_list   ops;       /* owned: requests in pgq */
-};
-
-/* The identity of struct rep_db among a pool's extensions. */
-static const char rep_ext_key = 'r';
 
 /* ---- checks ---- */
 
@@ -469,7 +454,7 @@ xs_rep_db_stats(const struct pgq *q, struct xs_rep_db_stats *out)
     out->queued = st.queued;
 }
 
-/* ---- the extension of reads and pins ---- */
+/* ---- requests and their results ---- */
 
 static void
 rep_op_free(struct rep_op *op)
@@ -480,48 +465,11 @@ rep_op_free(struct rep_op *op)
     xs_free(op);
 }
 
-/* pgq_free: requests die without callbacks (pgq_free's contract): free
- * them here. */
+/* pgq_free dropped the op's request: nothing else holds it. */
 static void
-rep_db_free(void *data)
+rep_op_release(void *udata)
 {
-    struct rep_db *db = data;
-    struct rep_op *op;
-
-    while ((op = TAILQ_FIRST(&db->ops)) != NULL) {
-        TAILQ_REMOVE(&db->ops, op, link);
-        rep_op_free(op);
-    }
-    xs_free(db);
-}
-
-static xs_rc
-rep_db_get(struct pgq *q, struct rep_db **out)
-{
-    struct rep_db *db = pgq_ext_get(q, &rep_ext_key);
-    xs_rc rc;
-
-    *out = NULL;
-    if (db == NULL) {
-        db = xs_calloc(1, sizeof(*db));
-        db->q = q;
-        TAILQ_INIT(&db->ops);
-        if ((rc = pgq_ext_set(q, &rep_ext_key, db, rep_db_free)) != XS_OK) {
-            rep_db_free(db);
-            return rc;
-        }
-    }
-    *out = db;
-    return XS_OK;
-}
-
-/* ---- requests and their results ---- */
-
-static bool
-rep_int(const PGresult *res, int row, int col, int64_t *out)
-{
-    return !PQgetisnull(res, row, col)
-        && pgq_text_int64(PQgetvalue(res, row, col), out);
+    rep_op_free(udata);
 }
 
 static bool
@@ -544,17 +492,13 @@ rep_double(const PGresult *res, int row, int col, double *out)
 
 static void rep_on_result(xs_rc rc, const PGresult *res, void *udata);
 
-/* Send the op's (next) request: on the list while it is out. */
+/* Send the op's (next) request. */
 static xs_rc
 rep_send(struct rep_op *op, const char *sql, int nparams,
     const char *const *params)
 {
-    xs_rc rc = pgq_query(op->db->q, sql, nparams, params, rep_on_result,
-        op);
-
-    if (rc == XS_OK)
-        TAILQ_INSERT_TAIL(&op->db->ops, op, link);
-    return rc;
+    return pgq_query_rel(op->q, sql, nparams, params, rep_on_result,
+        rep_op_release, op);
 }
 
 static void
@@ -615,19 +559,19 @@ rep_account_row(const struct rep_op *op, const PGresult *res, int i)
 
     memset(&a, 0, sizeof(a));
     n = snprintf(bare, sizeof(bare), "%s@%s", user, host);
-    if (n < 0 || (size_t)n >= sizeof(bare) || !rep_int(res, i, 2, &v))
+    if (n < 0 || (size_t)n >= sizeof(bare) || !pgq_get_int64(res, i, 2, &v))
         return false;
     a.bare = bare;
     a.created_at = v;
     for (int c = 0; c < XS_ACT__COUNT; c++) {
-        if (!rep_int(res, i, 3 + c, &v) || v < 0)
+        if (!pgq_get_int64(res, i, 3 + c, &v) || v < 0)
             return false;
         a.counts[c] = (uint64_t)v;
     }
-    if (!rep_int(res, i, 3 + XS_ACT__COUNT, &v) || v < 0 || v > UINT32_MAX)
+    if (!pgq_get_int64(res, i, 3 + XS_ACT__COUNT, &v) || v < 0 || v > UINT32_MAX)
         return false;
     a.days_active = (uint32_t)v;
-    if (!rep_int(res, i, 4 + XS_ACT__COUNT, &v) || v < 0 || v > UINT32_MAX)
+    if (!pgq_get_int64(res, i, 4 + XS_ACT__COUNT, &v) || v < 0 || v > UINT32_MAX)
         return false;
     a.mutual = (uint32_t)v;
     op->account_fn(&a, op->udata);
@@ -642,8 +586,8 @@ rep_evidence_row(struct rep_op *op, const PGresult *res, int i)
     struct xs_evidence ev;
 
     memset(&ev, 0, sizeof(ev));
-    if (!rep_int(res, i, 0, &ev.id) || !rep_double(res, i, 3, &ev.weight)
-        || !rep_int(res, i, 6, &ev.at))
+    if (!pgq_get_int64(res, i, 0, &ev.id) || !rep_double(res, i, 3, &ev.weight)
+        || !pgq_get_int64(res, i, 6, &ev.at))
         return false;
     op->after_id = ev.id;
     if (xs_evk_from_name(PQgetvalue(res, i, 2), &ev.kind) != XS_OK
@@ -663,9 +607,9 @@ rep_pin_row(const struct rep_op *op, const PGresult *res, int i)
 {
     int64_t score, expires = 0, set_at;
 
-    if (!rep_int(res, i, 1, &score) || score < -100 || score > 100
-        || (!PQgetisnull(res, i, 3) && !rep_int(res, i, 3, &expires))
-        || !rep_int(res, i, 5, &set_at))
+    if (!pgq_get_int64(res, i, 1, &score) || score < -100 || score > 100
+        || (!PQgetisnull(res, i, 3) && !pgq_get_int64(res, i, 3, &expires))
+        || !pgq_get_int64(res, i, 5, &set_at))
         return false;
     op->pin_fn(PQgetvalue(res, i, 0), (int)score, PQgetvalue(res, i, 2),
         expires, PQgetvalue(res, i, 4), set_at, op->udata);
@@ -754,7 +698,6 @@ rep_on_result(xs_rc rc, const PGresult *res, void *udata)
     struct rep_op *op = udata;
     enum rep_page pg;
 
-    TAILQ_REMOVE(&op->db->ops, op, link);
     if (rc == XS_EEXIST)
         rc = XS_EIO;            /* no statement here can clash */
     if (rc == XS_OK) {
@@ -785,8 +728,8 @@ rep_on_result(xs_rc rc, const PGresult *res, void *udata)
 
 /*
  * A new request like tmpl (its owned strings are handed over: freed here
- * on failure), on q's state (made by the first request), started with
- * sql, or with its first page when sql is NULL.
+ * on failure) on q, started with sql, or with its first page when sql is
+ * NULL.
  */
 static xs_rc
 rep_start(struct pgq *q, const struct rep_op *tmpl, const char *sql,
@@ -796,9 +739,10 @@ rep_start(struct pgq *q, const struct rep_op *tmpl, const char *sql,
     xs_rc rc;
 
     *op = *tmpl;
+    op->q = q;
     if (q == NULL || op->done == NULL)
         rc = XS_EINVAL;
-    else if ((rc = rep_db_get(q, &op->db)) == XS_OK)
+    else
         rc = sql != NULL ? rep_send(op, sql, nparams, params)
             : rep_next_page(op);
     if (rc != XS_OK)

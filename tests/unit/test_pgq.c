@@ -753,6 +753,203 @@ pgq_background_lane(void **state)
     pgq_free(q);
 }
 
+/* pgq_get_int64: a number, a NULL, a text that is not one. */
+static void
+int_cells_cb(xs_rc rc, const PGresult *res, void *udata)
+{
+    int *done = udata;
+    int64_t v = 0;
+
+    assert_int_equal(rc, XS_OK);
+    assert_true(pgq_get_int64(res, 0, 0, &v));
+    assert_int_equal(v, -9007199254740993LL);
+    assert_false(pgq_get_int64(res, 0, 1, &v));
+    assert_false(pgq_get_int64(res, 0, 2, &v));
+    assert_false(pgq_get_int64(res, 0, 3, &v));
+    (*done)++;
+}
+
+static void
+pgq_get_int64_cells(void **state)
+{
+    int done = 0;
+
+    (void)state;
+    assert_int_equal(pgq_query(pgh.q, "SELECT -9007199254740993::bigint,"
+        " NULL::bigint, '12x', ''", 0, NULL, int_cells_cb, &done), XS_OK);
+    assert_true(pgh_run_until(&done, 1, 5000));
+}
+
+/* ---- releasing the udata of dropped requests ---- */
+
+/*
+ * A udata of pgq_query_rel: heap-allocated, so that under ASan a release
+ * that does not come (or comes twice) is a leak (or a double free).  The
+ * counters live outside it.
+ */
+struct rel_counts {
+    int          calls;         /* callbacks */
+    int          released;      /* release functions */
+    int          last_rc;
+    struct pgq  *q;             /* for the release that calls pgq anyway */
+    xs_rc        late_rc;       /* what pgq_query said to it */
+};
+
+struct rel_op {
+    struct rel_counts *n;       /* borrowed */
+    char              *blob;    /* owned: something to leak */
+};
+
+static struct rel_op *
+rel_op_new(struct rel_counts *n)
+{
+    struct rel_op *op = xs_calloc(1, sizeof(*op));
+
+    op->n = n;
+    op->blob = xs_strdup("owned by the request");
+    return op;
+}
+
+static void
+rel_op_free(struct rel_op *op)
+{
+    xs_free(op->blob);
+    xs_free(op);
+}
+
+static void
+rel_cb(xs_rc rc, const PGresult *res, void *udata)
+{
+    struct rel_op *op = udata;
+
+    (void)res;
+    op->n->calls++;
+    op->n->last_rc = rc;
+    rel_op_free(op);
+}
+
+static void
+rel_release(void *udata)
+{
+    struct rel_op *op = udata;
+
+    op->n->released++;
+    if (op->n->q != NULL)
+        op->n->late_rc = pgq_query(op->n->q, "SELECT 1", 0, NULL, qres_cb,
+            NULL);
+    rel_op_free(op);
+}
+
+/* In flight, waiting, refused: pgq_free releases exactly the dropped ones,
+ * and calls no callback; a plain pgq_query's udata is not touched. */
+static void
+pgq_free_releases_dropped_requests(void **state)
+{
+    struct pgq *q = pool_of_one(2);
+    struct rel_counts n;
+    struct rel_op *refused;
+    struct qres plain;
+    struct pgq_stats st;
+
+    (void)state;
+    memset(&n, 0, sizeof(n));
+    memset(&plain, 0, sizeof(plain));
+    /* One that completes first: its callback frees it, no release later. */
+    assert_int_equal(pgq_query_rel(q, "SELECT 1", 0, NULL, rel_cb,
+        rel_release, rel_op_new(&n)), XS_OK);
+    assert_true(pgh_run_until(&n.calls, 1, 5000));
+    assert_int_equal(n.last_rc, XS_OK);
+    /* One in flight for a while, two waiting behind it. */
+    assert_int_equal(pgq_query_rel(q, "SELECT pg_sleep(2)", 0, NULL, rel_cb,
+        rel_release, rel_op_new(&n)), XS_OK);
+    assert_int_equal(pgq_query_rel(q, "SELECT 2", 0, NULL, rel_cb,
+        rel_release, rel_op_new(&n)), XS_OK);
+    assert_int_equal(pgq_query(q, "SELECT 3", 0, NULL, qres_cb, &plain),
+        XS_OK);
+    /* Refused: no callback, no release; the caller keeps its udata. */
+    refused = rel_op_new(&n);
+    assert_int_equal(pgq_query_rel(q, "SELECT 4", 0, NULL, rel_cb,
+        rel_release, refused), XS_ELIMIT);
+    rel_op_free(refused);
+    assert_int_equal(pgq_query_rel(q, "SELECT 1", PGQ_MAX_PARAMS + 1, NULL,
+        rel_cb, rel_release, &n), XS_EINVAL);
+    pgh_run_for(100);
+    pgq_stats(q, &st);
+    assert_int_equal(st.in_flight, 1);
+    assert_int_equal(st.waiting, 2);
+    /* A release that calls pgq anyway is refused, not queued. */
+    n.q = q;
+    n.late_rc = XS_OK;
+    pgq_free(q);
+    assert_int_equal(n.released, 2);
+    assert_int_equal(n.calls, 1);
+    assert_int_equal(n.late_rc, XS_EIO);
+    assert_int_equal(plain.calls, 0);
+}
+
+/* pgq_close runs the callbacks (they free the udata): nothing is left for
+ * a release, then or at pgq_free. */
+static void
+pgq_close_calls_back_instead_of_releasing(void **state)
+{
+    struct pgq *q = pool_of_one(4);
+    struct rel_counts n;
+
+    (void)state;
+    memset(&n, 0, sizeof(n));
+    assert_int_equal(pgq_query_rel(q, "SELECT pg_sleep(2)", 0, NULL, rel_cb,
+        rel_release, rel_op_new(&n)), XS_OK);
+    assert_int_equal(pgq_query_rel(q, "SELECT 2", 0, NULL, rel_cb,
+        rel_release, rel_op_new(&n)), XS_OK);
+    pgh_run_for(100);
+    pgq_close(q);
+    assert_int_equal(n.calls, 2);
+    assert_int_equal(n.last_rc, XS_EIO);
+    assert_int_equal(n.released, 0);
+    assert_int_equal(pgq_query_rel(q, "SELECT 3", 0, NULL, rel_cb,
+        rel_release, &n), XS_EIO);
+    pgq_free(q);
+    assert_int_equal(n.calls, 2);
+    assert_int_equal(n.released, 0);
+}
+
+/* A pool that never connects, with nreq pgq_query_rel requests waiting
+ * (they fail after 200 ms). */
+static struct pgq *
+pool_without_server(struct rel_counts *n, int nreq)
+{
+    struct pgq *q;
+
+    memset(n, 0, sizeof(*n));
+    assert_int_equal(pgq_new(pgh.base, "host=/nonexistent/xs-pgq dbname=x",
+        1, 4, &q), XS_OK);
+    pgq_set_timeouts(q, 200, 0);
+    for (int i = 0; i < nreq; i++)
+        assert_int_equal(pgq_query_rel(q, "SELECT 1", 0, NULL, rel_cb,
+            rel_release, rel_op_new(n)), XS_OK);
+    return q;
+}
+
+/* With no server: requests that wait for a connection are released; once
+ * the wait timeout failed them through their callbacks, nothing is. */
+static void
+pgq_free_releases_waiting_requests(void **state)
+{
+    struct rel_counts n;
+    struct pgq *q = pool_without_server(&n, 2);
+
+    (void)state;
+    pgq_free(q);
+    assert_int_equal(n.calls, 0);
+    assert_int_equal(n.released, 2);
+
+    q = pool_without_server(&n, 1);
+    assert_true(pgh_run_until(&n.calls, 1, 3000));
+    assert_int_equal(n.last_rc, XS_EIO);
+    pgq_free(q);
+    assert_int_equal(n.released, 0);
+}
+
 /* ---- last login, batched ---- */
 
 struct touch_res {
@@ -954,6 +1151,10 @@ main(void)
         cmocka_unit_test(pgq_stale_statement_is_prepared_again),
         cmocka_unit_test(pgq_reconnect_clears_statement_cache),
         cmocka_unit_test(pgq_background_lane),
+        cmocka_unit_test(pgq_get_int64_cells),
+        cmocka_unit_test(pgq_free_releases_dropped_requests),
+        cmocka_unit_test(pgq_close_calls_back_instead_of_releasing),
+        cmocka_unit_test(pgq_free_releases_waiting_requests),
         cmocka_unit_test(migrate_applies_once),
         cmocka_unit_test(accounts_lifecycle),
         cmocka_unit_test(accounts_touch_login_is_batched),
