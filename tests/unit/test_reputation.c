@@ -2153,7 +2153,7 @@ dmodel_sum(const struct dmodel *m, const struct xs_rep_policy *p,
     return sum;
 }
 
-/* What a prune at now drops (engine.c's rule). */
+/* What a prune at now drops (prune.c's rule). */
 static void
 dmodel_prune(struct dmodel *m, const struct xs_rep_policy *p, int64_t now)
 {

@@ -36,7 +36,7 @@
  * each new sender), each followed by the score of its JID (which scores
  * the domain, made stale by the item): per item, the time of both,
  * against the gate's target (p99 under 200 us for a whole decision).
- * A domain's share of its JIDs' items is kept as they change (engine.c,
+ * A domain's share of its JIDs' items is kept as they change (dsum.c,
  * struct rep_dsum): before, it was summed over every JID of the domain
  * at each change, O(N) per item.
  *
