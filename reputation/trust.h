@@ -58,20 +58,10 @@ struct xs_trust_stats {
 };
 void xs_trust_stats(struct xs_trust_stats *out);
 
-/* ---- Pure pieces of trust.c, for tests/unit/test_trust.c ---- */
-struct xs_elem *xs_trust_keys_elem(const struct xs_trust_pubkey *keys,
-                    size_t n);
-size_t xs_trust_keys_parse(const struct xs_elem *el,
-           struct xs_trust_pubkey *out, size_t max);
+/* ---- Pure pieces of mod_trust, for tests/unit/test_trust.c ----
+ * The <keys/> element is discovery.h's (xs_trust_keys_elem,
+ * xs_trust_keys_parse), the egress window egress.h's
+ * (xs_trust_egress_*). */
 int    xs_trust_of_score(int score);
-struct xs_trust_egress;
-struct xs_trust_egress *xs_trust_egress_new(int per_hour,
-                            size_t max_accounts);
-void   xs_trust_egress_free(struct xs_trust_egress *w);
-bool   xs_trust_egress_allow(struct xs_trust_egress *w, const char *bare,
-           int64_t now);
-size_t xs_trust_egress_count(const struct xs_trust_egress *w,
-           const char *bare, int64_t now);
-size_t xs_trust_egress_prune(struct xs_trust_egress *w, int64_t now);
 
 #endif

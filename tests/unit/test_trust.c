@@ -12,6 +12,8 @@
 
 #include "reputation/trust.h"
 
+#include "reputation/discovery.h"
+#include "reputation/egress.h"
 #include "reputation/policy.h"
 #include "tests/unit/support/fake_server.h"
 #include "xmppd/core/module.h"
