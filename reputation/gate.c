@@ -35,6 +35,7 @@
 #include "xmppd/admin/metrics.h"
 #include "xmppd/core/module.h"
 #include "xmppd/core/server.h"
+#include "xmppd/im/blocking.h"
 #include "xmppd/im/roster.h"
 #include "xmppd/router.h"
 
@@ -98,6 +99,7 @@ struct gate_pending {
     char                 *domain;       /* owned: the sender's domain (its
                                            stream authenticated it) */
     bool                  is_contact;
+    bool                  is_blocked;   /* the recipient blocks the sender */
     bool                  is_checked;   /* check.result is meaningful */
     struct gate_pending  *prev, *next;  /* borrowed: g->pending's list */
 };
@@ -390,6 +392,7 @@ gate_judge(struct gate_state *g, struct gate_pending *p)
         .policy = pol,
         .flag = p->is_checked ? p->check.result : XS_FLAG_ABSENT,
         .trust = gate_flag_trust(p), .is_contact = p->is_contact,
+        .is_blocked = p->is_blocked,
     };
     struct xs_gate_outcome o;
 
@@ -432,6 +435,16 @@ gate_send_unsubscribed(const struct gate_pending *p)
     xs_router_route(xs_stanza_new(el));
 }
 
+/* How to refuse: as configured, except a blocked sender, whose presence
+ * the recipient's server drops without a word (XEP-0191 3.4: a blocked
+ * entity must not learn of the block). */
+static enum xs_gate_action
+gate_action(const struct gate_state *g, struct xs_gate_outcome o)
+{
+    return o.reason == XS_GATE_R_BLOCKED ? XS_GATE_ACT_SILENT
+        : g->policy.gate.action;
+}
+
 /* Act on a decision taken after a key discovery: p->st is ours. */
 static void
 gate_act_async(struct gate_state *g, struct gate_pending *p,
@@ -446,7 +459,7 @@ gate_act_async(struct gate_state *g, struct gate_pending *p,
         xs_router_route(st);
         return;
     }
-    switch (g->policy.gate.action) {
+    switch (gate_action(g, o)) {
     case XS_GATE_ACT_UNSUBSCRIBED:
         gate_send_unsubscribed(p);
         break;
@@ -470,7 +483,7 @@ gate_act_sync(struct gate_state *g, struct gate_pending *p,
 {
     if (o.decision == XS_GATE_DELIVER)
         return XS_PASS;
-    switch (g->policy.gate.action) {
+    switch (gate_action(g, o)) {
     case XS_GATE_ACT_UNSUBSCRIBED:
         gate_send_unsubscribed(p);
         return XS_HANDLED;
@@ -545,9 +558,11 @@ gate_on_s2s_in(struct xs_stanza_ctx *ctx, void *state)
     p->to_bare = xs_strdup(ctx->to->bare);
     p->domain = xs_strdup(ctx->from->domain);
     p->is_contact = gate_is_contact(p->to_bare, p->from_bare);
-    /* A contact is delivered whatever the flag says: it is not verified
-     * (no signature to check, no key to fetch), only stripped. */
-    if (!p->is_contact) {
+    p->is_blocked = xs_blocking_blocks(p->to_bare, ctx->from);
+    /* A contact is delivered whatever the flag says, a blocked sender
+     * refused whatever it says: neither is verified (no signature to
+     * check, no key to fetch), only stripped. */
+    if (!p->is_contact && !p->is_blocked) {
         gate_pending_link(g, p);
         if (!xs_trust_check_start(&p->check, ctx->st, p->from_bare,
                 p->to_bare, gate_on_checked, p)) {

@@ -39,6 +39,8 @@ enum xs_gate_reason {
     XS_GATE_R_FLAG_INVALID,     /* "flag_invalid": a refused flag */
     XS_GATE_R_NO_FLAG_REJECTED, /* "no_flag_rejected": no flag, and
                                    no_flag is reject */
+    XS_GATE_R_BLOCKED,          /* "blocked": the recipient blocks the
+                                   sender (XEP-0191); always silent */
     XS_GATE_R__COUNT
 };
 
@@ -70,6 +72,7 @@ struct xs_gate_input {
     struct xs_rep_score sender;     /* the sender's bare JID, now */
     struct xs_rep_score domain;     /* its domain, now */
     bool                is_contact; /* the recipient already has it */
+    bool                is_blocked; /* the recipient blocks the sender */
 };
 
 struct xs_gate_outcome {

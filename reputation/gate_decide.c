@@ -19,6 +19,7 @@ static const char *const gate_reason_names[XS_GATE_R__COUNT] = {
     [XS_GATE_R_FLAG_LOW_TRUST]   = "flag_low_trust",
     [XS_GATE_R_FLAG_INVALID]     = "flag_invalid",
     [XS_GATE_R_NO_FLAG_REJECTED] = "no_flag_rejected",
+    [XS_GATE_R_BLOCKED]          = "blocked",
 };
 
 const char *
@@ -83,6 +84,10 @@ xs_gate_decide(const struct xs_gate_input *in)
 
     if (!p->enabled)
         return gate_outcome(XS_GATE_DELIVER, XS_GATE_R_DISABLED);
+    /* The recipient's own block list first: a contact it blocked is
+     * still blocked (XEP-0191). */
+    if (in->is_blocked)
+        return gate_outcome(XS_GATE_REJECT, XS_GATE_R_BLOCKED);
     if (in->is_contact)
         return gate_outcome(XS_GATE_DELIVER, XS_GATE_R_CONTACT);
     switch (xs_gate_flag_class(in->flag)) {

@@ -171,3 +171,31 @@ async def test_gate_smoke(start_xmppd, tmp_path, event_loop):
     finally:
         await ca.close_all()
         await cb.close_all()
+
+
+async def test_gate_blocked_sender_dropped_silently(start_xmppd, tmp_path,
+                                                   event_loop):
+    """A b.test user blocks an a.test user: the a.test user's request is
+    refused by the gate from the recipient's block list, whatever its flag
+    and scores, silently (XEP-0191: a blocked entity must not learn of the
+    block, so no 'unsubscribed' goes back), and b's audit says why."""
+    from rep_util import block_iq
+
+    a, b = _federation(start_xmppd, tmp_path)
+    ua, ub = Users(a), Users(b)
+    ca, cb = Clients(a, event_loop), Clients(b, event_loop)
+    try:
+        x = await login(ca, ua.new("bx"), priority=1)
+        y = await login(cb, ub.new("by"), priority=1)
+        xj, yj = x.boundjid.bare, y.boundjid.bare
+        await block_iq(y, xj, None).send(timeout=TIMEOUT)
+
+        x.send_presence(pto=yj, ptype="subscribe")
+        row = await _audit_entry(b, xj, yj)
+        assert (row["decision"], row["reason"]) == ("reject", "blocked"), row
+        await no_presence(y, "subscribe", xj, wait=0.5)
+        await no_presence(x, "unsubscribed", yj, wait=0.5)
+        assert _ctl_json(b, "gate_stats")["reasons"]["blocked"] == 1
+    finally:
+        await ca.close_all()
+        await cb.close_all()

@@ -77,6 +77,7 @@ names(void **state)
         "flag_invalid");
     assert_string_equal(xs_gate_reason_name(XS_GATE_R_NO_FLAG_REJECTED),
         "no_flag_rejected");
+    assert_string_equal(xs_gate_reason_name(XS_GATE_R_BLOCKED), "blocked");
     assert_null(xs_gate_reason_name(XS_GATE_R__COUNT));
     assert_null(xs_gate_reason_name((enum xs_gate_reason)-1));
     for (int r = 0; r < XS_GATE_R__COUNT; r++)
@@ -415,9 +416,35 @@ sweep(void **state)
         in.is_contact = true;
         o = xs_gate_decide(&in);
         assert_int_equal(o.decision, XS_GATE_DELIVER);
-        assert_int_equal(o.reason, XS_GATE_R_CONTACT);
+        assert_int_equal(o.reason, XS_GATE_R_CONTACT);        /* Unless the recipient blocks it: whatever the flag and the
+         * scores say. */
+        in.is_blocked = true;
+        o = xs_gate_decide(&in);
+        assert_int_equal(o.decision, XS_GATE_REJECT);
+        assert_int_equal(o.reason, XS_GATE_R_BLOCKED);
     }
     assert_true(n > 10000);
+}
+
+/* The recipient's block list decides before anything else the gate
+ * knows, contacts included; a disabled gate leaves it to the blocking
+ * module. */
+static void
+blocked_rejected(void **state)
+{
+    struct xs_gate_policy pol = pol_defaults();
+    struct xs_gate_input in = in_for(&pol);
+
+    (void)state;
+    in.is_blocked = true;
+    expect(&in, XS_GATE_REJECT, XS_GATE_R_BLOCKED);
+    in.flag = XS_FLAG_OK;
+    in.trust = 100;
+    in.sender = score(100);
+    in.is_contact = true;
+    expect(&in, XS_GATE_REJECT, XS_GATE_R_BLOCKED);
+    pol.enabled = false;
+    expect(&in, XS_GATE_DELIVER, XS_GATE_R_DISABLED);
 }
 
 static void
@@ -454,6 +481,7 @@ main(void)
         cmocka_unit_test(defaults_keep_federation),
         cmocka_unit_test(disabled_delivers_everything),
         cmocka_unit_test(contact_always_delivered),
+        cmocka_unit_test(blocked_rejected),
         cmocka_unit_test(invalid_flags_rejected),
         cmocka_unit_test(invalid_flags_judged_by_score),
         cmocka_unit_test(low_trust_rejected),
