@@ -10,7 +10,6 @@
 #include "reputation/trust_int.h"
 #include "reputation/trust_map.h"
 #include "xmppd/im/roster.h"
-#include "xmppd/router.h"
 
 #include <string.h>
 
@@ -144,24 +143,14 @@ xs_trust_egress_allow(struct xs_trust_egress *w, const char *bare,
 
 /* ---- the hook ---- */
 
-/* Refuse with policy-violation and a text the user can read: the
- * dispatcher's bounce carries no text, so the error is sent here. */
+/* Refuse with policy-violation and a text the user can read. */
 static enum xs_verdict
 egress_refuse(struct xs_stanza_ctx *ctx, const char *text, const char *why)
 {
-    struct xs_stanza *err;
-
-    if (!xs_stanza_may_bounce(ctx->st)) {
-        ctx->why = why;
-        return XS_DROP;
-    }
-    err = xs_stanza_error_reply_text(ctx->st, XS_SERR_POLICY_VIOLATION,
-        text);
-    xs_elem_set_attr(err->el, "from", ctx->to->full);
-    xs_elem_set_attr(err->el, "to", ctx->from->full);
-    xs_router_route(err);
+    ctx->err = XS_SERR_POLICY_VIOLATION;
+    ctx->text = text;
     ctx->why = why;
-    return XS_DROP;
+    return XS_BOUNCE;
 }
 
 /*

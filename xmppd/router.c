@@ -25,8 +25,9 @@ router_bounce(struct xs_stanza_ctx *ctx)
 
     if (!xs_stanza_may_bounce(ctx->st))
         return;             /* never answer an error or a result */
-    reply = xs_stanza_error_reply(ctx->st,
-        ctx->err != XS_SERR_NONE ? ctx->err : XS_SERR_UNDEFINED_CONDITION);
+    reply = xs_stanza_error_reply_text(ctx->st,
+        ctx->err != XS_SERR_NONE ? ctx->err : XS_SERR_UNDEFINED_CONDITION,
+        ctx->text);
     /* The error comes from the entity the stanza was for. */
     if (ctx->to == NULL && ctx->from != NULL)
         xs_elem_set_attr(reply->el, "from", ctx->from->bare);

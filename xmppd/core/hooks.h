@@ -56,6 +56,8 @@ struct xs_stanza_ctx {
     enum xs_kind         kind;      /* XS_K_MESSAGE, XS_K_PRESENCE or XS_K_IQ */
     enum xs_stanza_err   err;       /* set together with XS_BOUNCE */
     const char          *why;       /* static string for the log line */
+    const char          *text;      /* static: the <text/> of the bounce
+                                       (English, for the sender), or NULL */
 };
 
 /* A function type, not a pointer type. */
