@@ -178,6 +178,11 @@ struct xs_rep_score {
 struct xs_rep_score xs_rep_score(struct xs_rep *r, const char *subject,
                         int64_t now);
 
+/* XEP-0489's trust (0..100) for a score: (score + 100) / 2, halves
+ * rounded up; what the affiliation query answers and what our trust
+ * flags state. */
+int xs_rep_trust_of_score(int score);
+
 /* One line of an explanation. */
 struct xs_rep_line {
     char         *what;     /* kind name or feature ("age", "mutual_contacts",

@@ -165,9 +165,7 @@ query_on_raa(struct xs_stanza_ctx *ctx, struct xs_elem *payload,
         return query_refuse(ctx, XS_SERR_INTERNAL_SERVER_ERROR,
             "affiliation query", "reputation: creation time unprintable");
     s = xs_reputation_score(who->bare);
-    /* XEP-0489 trust is 0..100 where XEP-0275 scores are -100..100:
-     * (score + 100) / 2, halves rounded up (score + 100 >= 0). */
-    n = snprintf(trust, sizeof(trust), "%d", (s.score + 101) / 2);
+    n = snprintf(trust, sizeof(trust), "%d", xs_rep_trust_of_score(s.score));
     xs_assert(n > 0 && (size_t)n < sizeof(trust));
     r = xs_stanza_iq_result(ctx->st);
     e = xs_elem_add_child(r->el, XS_NS_RAA, "info");

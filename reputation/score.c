@@ -486,3 +486,13 @@ xs_rep_explanation_fini(struct xs_rep_explanation *e)
     e->lines = NULL;
     e->nlines = 0;
 }
+
+int
+xs_rep_trust_of_score(int score)
+{
+    if (score < -100)
+        score = -100;
+    if (score > 100)
+        score = 100;
+    return (score + 101) / 2;
+}

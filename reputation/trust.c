@@ -71,18 +71,6 @@ xs_trust_is_local(const char *domain)
     return xs_conf_is_local_host(xs_server()->conf, domain);
 }
 
-/* XEP-0489's trust (0..100) from a XEP-0275 score (-100..100): the same
- * rounding as the affiliation query's answer (query.c): halves up. */
-int
-xs_trust_of_score(int score)
-{
-    if (score < -100)
-        score = -100;
-    if (score > 100)
-        score = 100;
-    return (score + 101) / 2;
-}
-
 /* ---- inbound flags (trust.h) ---- */
 
 enum xs_flag_result
@@ -226,7 +214,7 @@ trust_on_s2s_out(struct xs_stanza_ctx *ctx, void *state)
         .recipient = ctx->to->bare,
         .affiliation = is_admin ? "admin" : "registered",
         .since = created_at > 0 ? created_at : -1,
-        .trust = xs_trust_of_score(s.score),
+        .trust = xs_rep_trust_of_score(s.score),
         .issued = now,
         .expires = now + m->policy.trust.flag_validity_s,
     };

@@ -62,6 +62,5 @@ void xs_trust_stats(struct xs_trust_stats *out);
  * The <keys/> element is discovery.h's (xs_trust_keys_elem,
  * xs_trust_keys_parse), the egress window egress.h's
  * (xs_trust_egress_*). */
-int    xs_trust_of_score(int score);
 
 #endif

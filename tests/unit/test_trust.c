@@ -13,6 +13,7 @@
 #include "reputation/trust.h"
 
 #include "reputation/discovery.h"
+#include "reputation/engine.h"
 #include "reputation/egress.h"
 #include "reputation/policy.h"
 #include "tests/unit/support/fake_server.h"
@@ -250,15 +251,15 @@ static void
 test_trust_of_score(void **state)
 {
     (void)state;
-    assert_int_equal(xs_trust_of_score(-100), 0);
-    assert_int_equal(xs_trust_of_score(-99), 1);
-    assert_int_equal(xs_trust_of_score(-1), 50);
-    assert_int_equal(xs_trust_of_score(0), 50);
-    assert_int_equal(xs_trust_of_score(1), 51);
-    assert_int_equal(xs_trust_of_score(44), 72);
-    assert_int_equal(xs_trust_of_score(100), 100);
-    assert_int_equal(xs_trust_of_score(-500), 0);
-    assert_int_equal(xs_trust_of_score(500), 100);
+    assert_int_equal(xs_rep_trust_of_score(-100), 0);
+    assert_int_equal(xs_rep_trust_of_score(-99), 1);
+    assert_int_equal(xs_rep_trust_of_score(-1), 50);
+    assert_int_equal(xs_rep_trust_of_score(0), 50);
+    assert_int_equal(xs_rep_trust_of_score(1), 51);
+    assert_int_equal(xs_rep_trust_of_score(44), 72);
+    assert_int_equal(xs_rep_trust_of_score(100), 100);
+    assert_int_equal(xs_rep_trust_of_score(-500), 0);
+    assert_int_equal(xs_rep_trust_of_score(500), 100);
 }
 
 /* ---- the egress window ---- */
