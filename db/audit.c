@@ -285,20 +285,9 @@ xs_audit_db_flush_soon(struct pgq *q)
 }
 
 void
-xs_audit_db_stats(const struct pgq *q, struct xs_audit_db_stats *out)
+xs_audit_db_stats(const struct pgq *q, struct pgq_batchq_stats *out)
 {
-    struct pgq_batchq_stats st;
-
-    pgq_batchq_stats(q, &aud_batchq, &st);
-    memset(out, 0, sizeof(*out));
-    out->queued_total = st.queued_total;
-    out->appended = st.appended;
-    out->batches = st.batches;
-    out->dropped = st.dropped;
-    out->retries = st.retries;
-    out->discarded = st.discarded;
-    out->queued = st.queued;
-    out->queued_bytes = st.queued_bytes;
+    pgq_batchq_stats(q, &aud_batchq, out);
 }
 
 /* ---- reads and prunes ---- */

@@ -11,6 +11,7 @@
 #ifndef XMPPD_DB_AUDIT_H
 #define XMPPD_DB_AUDIT_H
 
+#include "db/batchq.h"
 #include "db/pgq.h"
 
 /* Bounds of what the table's CHECKs accept (XS_EINVAL beyond them).
@@ -65,19 +66,9 @@ xs_rc xs_audit_db_append(struct pgq *q, const struct xs_audit_row *r);
  * timer. */
 void  xs_audit_db_flush_soon(struct pgq *q);
 
-struct xs_audit_db_stats {
-    uint64_t queued_total;  /* entries ever accepted by append */
-    uint64_t appended;      /* entries committed */
-    uint64_t batches;       /* INSERT statements committed */
-    uint64_t dropped;       /* refused: queue full */
-    uint64_t retries;       /* batches failed and retried */
-    uint64_t discarded;     /* entries PostgreSQL refused for their data */
-    size_t   queued;        /* waiting now (including a batch in flight) */
-    size_t   queued_bytes;
-};
 /* Every entry accepted before a moment when queued_total was T is out of
  * the queue (committed or discarded) once appended + discarded >= T. */
-void  xs_audit_db_stats(const struct pgq *q, struct xs_audit_db_stats *out);
+void  xs_audit_db_stats(const struct pgq *q, struct pgq_batchq_stats *out);
 
 /* ---- Reads and pruning ---- */
 

@@ -440,18 +440,9 @@ xs_rep_db_flush_soon(struct pgq *q)
 }
 
 void
-xs_rep_db_stats(const struct pgq *q, struct xs_rep_db_stats *out)
+xs_rep_db_stats(const struct pgq *q, struct pgq_batchq_stats *out)
 {
-    struct pgq_batchq_stats st;
-
-    pgq_batchq_stats(q, &rep_batchq, &st);
-    memset(out, 0, sizeof(*out));
-    out->appended = st.appended;
-    out->batches = st.batches;
-    out->dropped = st.dropped;
-    out->retries = st.retries;
-    out->discarded = st.discarded;
-    out->queued = st.queued;
+    pgq_batchq_stats(q, &rep_batchq, out);
 }
 
 /* ---- requests and their results ---- */

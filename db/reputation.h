@@ -13,6 +13,7 @@
 #define XMPPD_DB_REPUTATION_H
 
 #include "db/activity.h"
+#include "db/batchq.h"
 #include "db/pgq.h"
 #include "reputation/evidence.h"
 
@@ -47,17 +48,8 @@ xs_rc xs_rep_db_retract(struct pgq *q, const char *subject,
 /* Send what waits now (tests, shutdown), not waiting for the timer. */
 void  xs_rep_db_flush_soon(struct pgq *q);
 
-struct xs_rep_db_stats {
-    uint64_t appended;      /* items committed */
-    uint64_t batches;       /* INSERT statements committed */
-    uint64_t dropped;       /* refused: queue full */
-    uint64_t retries;       /* batches failed and retried */
-    uint64_t discarded;     /* items PostgreSQL refused for their data
-                               (never retried: they would block the
-                               queue for good) */
-    size_t   queued;        /* waiting now */
-};
-void  xs_rep_db_stats(const struct pgq *q, struct xs_rep_db_stats *out);
+/* The queue's counters (db/batchq.h; appended counts appends only). */
+void  xs_rep_db_stats(const struct pgq *q, struct pgq_batchq_stats *out);
 
 /*
  * Delete evidence recorded before `before` (wall seconds): what is past

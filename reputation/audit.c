@@ -333,7 +333,7 @@ aud_on_read(xs_rc rc, void *udata)
 static bool
 aud_is_synced(const struct aud_read *rd)
 {
-    struct xs_audit_db_stats st;
+    struct pgq_batchq_stats st;
 
     xs_audit_db_stats(xs_server()->db, &st);
     return st.queued == 0 || st.appended + st.discarded >= rd->target;
@@ -385,7 +385,7 @@ static void
 aud_read_begin(struct aud_mod *m, struct aud_read *rd)
 {
     struct pgq *q = xs_server()->db;
-    struct xs_audit_db_stats st;
+    struct pgq_batchq_stats st;
     struct timeval tv = { 0, AUD_SYNC_POLL_MS * 1000 };
 
     xs_audit_db_stats(q, &st);
@@ -497,7 +497,7 @@ static void
 aud_metrics(struct evbuffer *out, void *state)
 {
     struct aud_mod *m = state;
-    struct xs_audit_db_stats st;
+    struct pgq_batchq_stats st;
 
     if (m == NULL)
         return;
@@ -569,7 +569,7 @@ aud_on_prune(evutil_socket_t fd, short what, void *arg)
 static bool
 aud_drained(void)
 {
-    struct xs_audit_db_stats st;
+    struct pgq_batchq_stats st;
 
     xs_audit_db_stats(xs_server()->db, &st);
     return st.queued == 0;

@@ -414,7 +414,7 @@ rep_on_prune(evutil_socket_t fd, short what, void *arg)
 static bool
 rep_drained(void)
 {
-    struct xs_rep_db_stats st;
+    struct pgq_batchq_stats st;
 
     xs_rep_db_stats(xs_server()->db, &st);
     return st.queued == 0;

@@ -820,7 +820,7 @@ xs_rep_ops_metrics(struct evbuffer *out, void *mod_state)
 {
     struct xs_mod_rep *m = mod_state;
     struct xs_rep_stats st;
-    struct xs_rep_db_stats db;
+    struct pgq_batchq_stats db;
 
     if (m != NULL && m->rep != NULL && m->is_loaded) {
         int64_t now = xs_wall_s();

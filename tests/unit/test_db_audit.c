@@ -43,7 +43,7 @@ extern const struct xs_module xs_mod_audit;
 static bool
 queue_is_empty(void *arg)
 {
-    struct xs_audit_db_stats st;
+    struct pgq_batchq_stats st;
 
     xs_audit_db_stats(arg, &st);
     return st.queued == 0;
@@ -335,7 +335,7 @@ append_rejects_bad_rows(void **state)
         .score = -100, .has_score = true, .domain_score = 100,
         .has_domain_score = true, .flag = "absent", .explanation = "[]",
     };
-    struct xs_audit_db_stats st0, st;
+    struct pgq_batchq_stats st0, st;
     struct xs_audit_row r;
 
     (void)state;
@@ -410,7 +410,7 @@ static void
 append_round_trip(void **state)
 {
     const size_t n = 2500;
-    struct xs_audit_db_stats st0, st;
+    struct pgq_batchq_stats st0, st;
     struct read l;
     size_t k;
 
@@ -543,7 +543,7 @@ reads_reject_bad_arguments(void **state)
 static void
 refused_entry_is_isolated(void **state)
 {
-    struct xs_audit_db_stats st0, st;
+    struct pgq_batchq_stats st0, st;
     struct xs_audit_row r;
     struct gen g;
 
@@ -636,7 +636,7 @@ prune_deletes_old_entries(void **state)
 static void
 queue_survives_restart(void **state)
 {
-    struct xs_audit_db_stats st0, st;
+    struct pgq_batchq_stats st0, st;
     struct xs_audit_row r;
     struct gen g;
     uint64_t t0;
@@ -681,7 +681,7 @@ queue_survives_restart(void **state)
 static void
 queue_bytes_bound(void **state)
 {
-    struct xs_audit_db_stats st0, st;
+    struct pgq_batchq_stats st0, st;
     struct xs_audit_row r;
     struct gen g;
     char *big = xs_malloc(XS_AUDIT_DB_EXPL_MAX + 1);

@@ -35,7 +35,7 @@
 static bool
 queue_is_empty(void *arg)
 {
-    struct xs_rep_db_stats st;
+    struct pgq_batchq_stats st;
 
     xs_rep_db_stats(arg, &st);
     return st.queued == 0;
@@ -269,7 +269,7 @@ append_rejects_bad_items(void **state)
         .src = XS_EVSRC_USER, .source = "b@x.test", .at = BASE_AT,
     };
     struct xs_evidence ev;
-    struct xs_rep_db_stats st0, st;
+    struct pgq_batchq_stats st0, st;
 
     (void)state;
     xs_rep_db_stats(pgh.q, &st0);
@@ -314,7 +314,7 @@ static void
 append_round_trip(void **state)
 {
     const size_t n = 12000;
-    struct xs_rep_db_stats st0, st;
+    struct pgq_batchq_stats st0, st;
     struct pgq_stats ps0, ps;
     struct load l;
     const char *p[2];
@@ -398,7 +398,7 @@ retract_keeps_order(void **state)
 {
     static const char sp[] = "spammer@evil.test";
     static const char a[] = "alice@x.test", b[] = "bob@x.test";
-    struct xs_rep_db_stats st0, st;
+    struct pgq_batchq_stats st0, st;
     struct xs_evidence ev;
     struct load l;
     const char *p[1] = { sp };
@@ -644,7 +644,7 @@ load_accounts_pages(void **state)
 static void
 refused_item_is_isolated(void **state)
 {
-    struct xs_rep_db_stats st0, st;
+    struct pgq_batchq_stats st0, st;
     struct xs_evidence ev;
     char subj[32];
 
@@ -700,7 +700,7 @@ prune_deletes_old_evidence(void **state)
 static void
 queue_survives_restart(void **state)
 {
-    struct xs_rep_db_stats st0, st;
+    struct pgq_batchq_stats st0, st;
     struct xs_evidence ev;
     struct gen g;
     long stored;
@@ -756,7 +756,7 @@ static void
 append_throughput(void **state)
 {
     const size_t n = 100000, singles = 2000;
-    struct xs_rep_db_stats st0, st;
+    struct pgq_batchq_stats st0, st;
     struct xs_evidence ev;
     struct gen g;
     struct pgh_res r;
@@ -808,7 +808,7 @@ survives_close_and_free(void **state)
     struct pgq *q;
     struct xs_evidence ev;
     struct load l1, l2;
-    struct xs_rep_db_stats st;
+    struct pgq_batchq_stats st;
 
     (void)state;
     for (int round = 0; round < 2; round++) {

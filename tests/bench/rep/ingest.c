@@ -216,7 +216,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
     struct in_state *st = arg;
     const struct in_opts *o = st->o;
     int64_t now = xs_wall_s();
-    struct xs_rep_db_stats s;
+    struct pgq_batchq_stats s;
     size_t room;
 
     (void)fd, (void)what;
@@ -269,7 +269,7 @@ static void
 report_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct in_state *st = arg;
-    struct xs_rep_db_stats s;
+    struct pgq_batchq_stats s;
 
     (void)fd, (void)what;
     if (st->t0 == 0)
@@ -289,7 +289,7 @@ static void
 drain_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct in_state *st = arg;
-    struct xs_rep_db_stats s;
+    struct pgq_batchq_stats s;
 
     (void)fd, (void)what;
     if (st->is_producing || st->is_done)
@@ -304,7 +304,7 @@ main(int argc, char **argv)
 {
     struct in_opts o;
     struct in_state st;
-    struct xs_rep_db_stats s;
+    struct pgq_batchq_stats s;
     struct event *drain = NULL;
     struct timeval tick = { 0, IN_TICK_US }, sec = { 1, 0 };
     char conninfo[256];
